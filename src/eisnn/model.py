@@ -1,0 +1,334 @@
+"""The ensemble E:I spiking network: K independent feedforward LIF networks in one pass.
+
+Dynamics (SPEC §1, dt = 1 step):
+
+    S[t]   = 1 if V[t] > threshold else 0
+    I[t+1] = α·I[t] + X[t],           X[t] = W_in·S_in[t]
+    V[t+1] = (β·V[t] + I[t])·(1 - S[t])      (reset detached from the gradient)
+
+The readout applies the same synaptic and membrane filters to W_out·S[t] and never spikes; its
+membrane trace U[0..T] (U[0] = 0) is the network output.
+
+Every tensor carries a leading ensemble dimension K; a single run is K = 1. Time-major layouts
+`[T, K, B, ...]` keep each step's slice contiguous. The input projection is event driven (the
+latency code is < 1 % dense): X is built by gathering rows of W_in for the spikes of the batch,
+and the W_in gradient is scattered back the same way. The backward pass through time is written
+out by hand (no autograd graph), which is what makes training fast on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+SURROGATES = ("fast_sigmoid", "exponential")
+READOUTS = ("max", "per_step")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Neuron constants and the training-relevant readout choices."""
+
+    dt_ms: float = 1.0
+    tau_syn_ms: float = 5.0
+    tau_mem_ms: float = 10.0
+    threshold: float = 1.0
+    surrogate: str = "fast_sigmoid"
+    surrogate_scale: float = 100.0
+    readout: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.surrogate not in SURROGATES:
+            raise ValueError(f"surrogate {self.surrogate!r} is not one of {SURROGATES}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout {self.readout!r} is not one of {READOUTS}")
+        for name in ("dt_ms", "tau_syn_ms", "tau_mem_ms", "surrogate_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    @property
+    def alpha(self) -> float:
+        """Synaptic decay per step, exp(-dt/τ_syn)."""
+        return math.exp(-self.dt_ms / self.tau_syn_ms)
+
+    @property
+    def beta(self) -> float:
+        """Membrane decay per step, exp(-dt/τ_mem)."""
+        return math.exp(-self.dt_ms / self.tau_mem_ms)
+
+
+def reference_weight_scale(n_presynaptic: int, config: ModelConfig) -> float:
+    """The reference tutorial's scale 7(1-β)/√n (σ_out default; σ_init of the baseline runs)."""
+    return 7.0 * (1.0 - config.beta) / math.sqrt(n_presynaptic)
+
+
+def surrogate_derivative(voltage: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """∂S/∂V used in place of the Heaviside's derivative."""
+    distance = (voltage - config.threshold).abs_().mul_(config.surrogate_scale)
+    if config.surrogate == "fast_sigmoid":
+        return distance.add_(1.0).pow_(-2)
+    return distance.neg_().exp_()
+
+
+def readout_kernel(n_steps: int, config: ModelConfig, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Matrix κ [T+1, T] with U = κ·Y: the readout's synaptic then membrane filter.
+
+    U[t] = Σ_s κ[t-s]·Y[s], κ[d] = Σ_{j=0}^{d-2} β^j α^{d-2-j} for d ≥ 2, else 0.
+    """
+    alpha, beta = config.alpha, config.beta
+    impulse = np.zeros(n_steps + 1)
+    syn, mem = 0.0, 0.0
+    # Run the two filters on a unit impulse Y[0] = 1 with float64 precision.
+    for t in range(n_steps + 1):
+        impulse[t] = mem
+        mem = beta * mem + syn
+        syn = alpha * syn + (1.0 if t == 0 else 0.0)
+    lag = np.arange(n_steps + 1)[:, None] - np.arange(n_steps)[None, :]
+    kernel = np.where(lag >= 0, impulse[np.clip(lag, 0, n_steps)], 0.0)
+    return torch.as_tensor(kernel, dtype=dtype, device=device)
+
+
+@dataclass
+class InputBatch:
+    """The input spikes of one batch for K networks, as flat gather/scatter indices.
+
+    Event e adds row `weight_row[e]` of W_in viewed as [K·n_in, H] to row `current_row[e]` of
+    X viewed as [T·K·B, H].
+    """
+
+    current_row: torch.Tensor
+    weight_row: torch.Tensor
+    labels: torch.Tensor  # [K, B] int64
+    n_steps: int
+    n_networks: int
+    batch_size: int
+
+
+def make_input_batch(dataset, indices: np.ndarray, device=None) -> InputBatch:
+    """Gather the events of `indices` [K, B] (sample indices per network) from a SpikeDataset."""
+    indices = np.asarray(indices, dtype=np.int64)
+    n_networks, batch_size = indices.shape
+    flat_pos, step, unit = dataset.events(indices.reshape(-1))
+    network = flat_pos // batch_size
+    batch_pos = flat_pos - network * batch_size
+    current_row = (step * n_networks + network) * batch_size + batch_pos
+    weight_row = network * dataset.n_units + unit
+    labels = dataset.labels[indices]
+    return InputBatch(
+        current_row=torch.as_tensor(current_row, device=device),
+        weight_row=torch.as_tensor(weight_row, device=device),
+        labels=torch.as_tensor(labels, dtype=torch.int64, device=device),
+        n_steps=dataset.n_steps,
+        n_networks=n_networks,
+        batch_size=batch_size,
+    )
+
+
+def input_current(w_in: torch.Tensor, batch: InputBatch) -> torch.Tensor:
+    """X [T, K, B, H] = W_in·S_in[t] for every step, built from the spike events."""
+    n_networks, n_in, n_hidden = w_in.shape
+    current = torch.zeros(batch.n_steps * n_networks * batch.batch_size, n_hidden, dtype=w_in.dtype, device=w_in.device)
+    current.index_add_(0, batch.current_row, w_in.reshape(-1, n_hidden).index_select(0, batch.weight_row))
+    return current.view(batch.n_steps, n_networks, batch.batch_size, n_hidden)
+
+
+def run_hidden(current: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrate the LIF layer. Returns spikes bool [T, K, B, H] and voltage [T+1, K, B, H]."""
+    n_steps = current.shape[0]
+    spikes = torch.empty(current.shape, dtype=torch.bool, device=current.device)
+    voltage = torch.empty((n_steps + 1,) + current.shape[1:], dtype=current.dtype, device=current.device)
+    voltage[0].zero_()
+    syn = torch.zeros_like(current[0])
+    alpha, beta, threshold = config.alpha, config.beta, config.threshold
+    for t in range(n_steps):
+        torch.gt(voltage[t], threshold, out=spikes[t])
+        torch.add(syn, voltage[t], alpha=beta, out=voltage[t + 1])
+        voltage[t + 1].masked_fill_(spikes[t], 0.0)
+        syn = torch.add(current[t], syn, alpha=alpha)
+    return spikes, voltage
+
+
+def readout_voltage(spikes: torch.Tensor, w_out: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """U [T+1, K, B, O] from hidden spikes [T, K, B, H] and W_out [K, H, O]."""
+    drive = torch.matmul(spikes.to(w_out.dtype), w_out)  # [T, K, B, O]
+    n_steps = drive.shape[0]
+    return (kernel @ drive.reshape(n_steps, -1)).view((n_steps + 1,) + drive.shape[1:])
+
+
+def readout_loss(voltage_out: torch.Tensor, labels: torch.Tensor, readout: str):
+    """Per-network mean NLL, per-sample predictions, and ∂loss_k/∂U [T+1, K, B, O]."""
+    n_classes = voltage_out.shape[-1]
+    one_hot = torch.nn.functional.one_hot(labels, n_classes).to(voltage_out.dtype)  # [K, B, O]
+    batch_size = labels.shape[1]
+    grad = torch.zeros_like(voltage_out)
+    if readout == "max":
+        peak, peak_step = voltage_out.max(dim=0)  # [K, B, O]
+        log_prob = torch.log_softmax(peak, dim=-1)
+        loss = -(log_prob * one_hot).sum(-1).mean(-1)
+        predictions = peak.argmax(-1)
+        grad.scatter_(0, peak_step.unsqueeze(0), ((log_prob.exp() - one_hot) / batch_size).unsqueeze(0))
+    else:
+        log_prob = torch.log_softmax(voltage_out[1:], dim=-1)  # [T, K, B, O]
+        n_steps = log_prob.shape[0]
+        loss = -(log_prob * one_hot).sum(-1).mean(dim=(0, 2))
+        predictions = log_prob.mean(0).argmax(-1)
+        grad[1:] = (log_prob.exp() - one_hot) / (batch_size * n_steps)
+    return loss, predictions, grad
+
+
+@dataclass
+class BatchResult:
+    loss: torch.Tensor  # [K]
+    correct: torch.Tensor  # [K] number of correct predictions
+    grad_w_in: torch.Tensor | None = None
+    grad_w_out: torch.Tensor | None = None
+
+
+def forward_backward(
+    w_in: torch.Tensor,
+    w_out: torch.Tensor,
+    batch: InputBatch,
+    config: ModelConfig,
+    kernel: torch.Tensor,
+    compute_gradients: bool = True,
+) -> BatchResult:
+    """Loss, accuracy and (optionally) exact surrogate gradients of K networks on one batch."""
+    current = input_current(w_in, batch)
+    spikes, voltage = run_hidden(current, config)
+    del current
+    voltage_out = readout_voltage(spikes, w_out, kernel)
+    loss, predictions, grad_out = readout_loss(voltage_out, batch.labels, config.readout)
+    correct = (predictions == batch.labels).sum(-1)
+    if not compute_gradients:
+        return BatchResult(loss=loss, correct=correct)
+
+    n_steps = spikes.shape[0]
+    grad_drive = (kernel.t() @ grad_out.reshape(n_steps + 1, -1)).view(spikes.shape[:-1] + (w_out.shape[-1],))
+    spikes_float = spikes.to(w_out.dtype)
+    grad_w_out = torch.einsum("tkbh,tkbo->kho", spikes_float, grad_drive)
+    # ∂L/∂S[t] times the surrogate ∂S/∂V[t]: the voltage adjoint's direct term.
+    direct = torch.matmul(grad_drive, w_out.transpose(1, 2)).mul_(surrogate_derivative(voltage[:n_steps], config))
+    del voltage, spikes_float
+
+    # Adjoint recursion, t = T-1 … 0:
+    #   λV[t] = G[t] + β(1-S[t])·λV[t+1],   λI[t] = α·λI[t+1] + (1-S[t])·λV[t+1],   ∂L/∂X[t] = λI[t+1]
+    alpha, beta = config.alpha, config.beta
+    grad_current = torch.empty_like(direct)
+    grad_current[n_steps - 1].zero_()
+    adjoint_voltage = torch.zeros_like(direct[0])
+    for t in range(n_steps - 1, -1, -1):
+        carried = adjoint_voltage.masked_fill(spikes[t], 0.0)
+        adjoint_voltage = torch.add(direct[t], carried, alpha=beta)
+        if t > 0:
+            torch.add(carried, grad_current[t], alpha=alpha, out=grad_current[t - 1])
+    del direct
+
+    n_networks, n_in, n_hidden = w_in.shape
+    grad_w_in = torch.zeros(n_networks * n_in, n_hidden, dtype=w_in.dtype, device=w_in.device)
+    grad_w_in.index_add_(0, batch.weight_row, grad_current.view(-1, n_hidden).index_select(0, batch.current_row))
+    return BatchResult(
+        loss=loss, correct=correct, grad_w_in=grad_w_in.view_as(w_in), grad_w_out=grad_w_out
+    )
+
+
+def simulate(w_in: torch.Tensor, w_out: torch.Tensor, dataset, indices: np.ndarray, config: ModelConfig):
+    """Forward pass only: hidden spikes bool [T, K, B, H] and readout voltage [T+1, K, B, O].
+
+    `indices` is [B] (the same samples for every network) or [K, B].
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.ndim == 1:
+        indices = np.broadcast_to(indices, (w_in.shape[0], indices.shape[0]))
+    batch = make_input_batch(dataset, indices, device=w_in.device)
+    spikes, _ = run_hidden(input_current(w_in, batch), config)
+    kernel = readout_kernel(dataset.n_steps, config, device=w_in.device, dtype=w_in.dtype)
+    return spikes, readout_voltage(spikes, w_out, kernel)
+
+
+@dataclass
+class Snapshot:
+    """One saved network: weights and neuron types at a given epoch."""
+
+    w_in: np.ndarray  # [n_in, H]
+    w_out: np.ndarray  # [H, O]
+    excitatory: np.ndarray  # bool [H]
+    constrained: bool
+    epoch: int
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    with np.load(path) as archive:
+        return Snapshot(
+            w_in=archive["w_in"].astype(np.float32),
+            w_out=archive["w_out"].astype(np.float32),
+            excitatory=archive["excitatory"].astype(bool),
+            constrained=bool(archive["constrained"]),
+            epoch=int(archive["epoch"]),
+        )
+
+
+def iter_activity(
+    snapshot: Snapshot,
+    dataset,
+    batch_size: int = 1000,
+    config: ModelConfig | None = None,
+    indices: Sequence[int] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (indices, hidden bool [B, T, H], readout voltage float32 [B, T+1, O]) batch by batch."""
+    config = config or ModelConfig()
+    w_in = torch.as_tensor(snapshot.w_in).unsqueeze(0)
+    w_out = torch.as_tensor(snapshot.w_out).unsqueeze(0)
+    all_indices = np.arange(dataset.n_samples) if indices is None else np.asarray(indices, dtype=np.int64)
+    for start in range(0, len(all_indices), batch_size):
+        chunk = all_indices[start : start + batch_size]
+        spikes, voltage_out = simulate(w_in, w_out, dataset, chunk, config)
+        yield (
+            chunk,
+            spikes[:, 0].permute(1, 0, 2).numpy(),
+            voltage_out[:, 0].permute(1, 0, 2).numpy().astype(np.float32, copy=False),
+        )
+
+
+def excitatory_mask(n_hidden: int, ratio: float | None) -> np.ndarray:
+    """The first round(ratio·H) hidden neurons are excitatory; unconstrained networks: all True."""
+    if ratio is None:
+        return np.ones(n_hidden, dtype=bool)
+    return np.arange(n_hidden) < int(round(ratio * n_hidden))
+
+
+def init_weights(
+    n_in: int,
+    n_hidden: int,
+    n_out: int,
+    ratio: float | None,
+    sigma_init: float,
+    sigma_out: float,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """W_in = |N(0, σ_init)|, W_out = ±|N(0, σ_out)| signed by the presynaptic type.
+
+    Unconstrained networks (ratio None) draw signed N(0, σ) for both layers.
+    """
+    w_in = torch.randn(n_in, n_hidden, generator=generator) * sigma_init
+    w_out = torch.randn(n_hidden, n_out, generator=generator) * sigma_out
+    excitatory = excitatory_mask(n_hidden, ratio)
+    if ratio is not None:
+        w_in.abs_()
+        sign = torch.where(torch.as_tensor(excitatory), 1.0, -1.0).unsqueeze(1)
+        w_out = w_out.abs_() * sign
+    return w_in, w_out, excitatory
+
+
+def dale_bound_(w_in: torch.Tensor, w_out: torch.Tensor, out_sign: torch.Tensor, constrained: torch.Tensor) -> None:
+    """Set every weight that crossed its sign to 0, in constrained networks only.
+
+    `out_sign` [K, H, 1] is +1 for excitatory and -1 for inhibitory rows of W_out; `constrained`
+    [K, 1, 1] is False for unconstrained networks. Inputs are all excitatory, so W_in ≥ 0.
+    """
+    w_in.masked_fill_((w_in < 0) & constrained, 0.0)
+    w_out.masked_fill_((w_out * out_sign < 0) & constrained, 0.0)

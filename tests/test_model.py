@@ -1,0 +1,142 @@
+"""The network's equations, gradients and Dale bound against independent computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from eisnn.data import SpikeDataset, make_synthetic
+from eisnn.model import (
+    ModelConfig,
+    dale_bound_,
+    forward_backward,
+    init_weights,
+    make_input_batch,
+    readout_kernel,
+    reference_weight_scale,
+    simulate,
+)
+from reference import reference_forward, reference_loss
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(64, n_units=40, n_steps=30, n_classes=4, seed=3)
+
+
+def _weights(n_in, n_hidden, n_out, sigma_in, sigma_out, seed, ratio=0.8):
+    generator = torch.Generator().manual_seed(seed)
+    w_in, w_out, excitatory = init_weights(n_in, n_hidden, n_out, ratio, sigma_in, sigma_out, generator)
+    return w_in.double(), w_out.double(), excitatory
+
+
+def test_decay_constants_match_spec():
+    config = ModelConfig()
+    assert config.alpha == pytest.approx(math.exp(-1 / 5))
+    assert config.beta == pytest.approx(math.exp(-1 / 10))
+    assert reference_weight_scale(784, config) == pytest.approx(0.0238, abs=5e-5)
+
+
+def test_hidden_layer_follows_the_equations_step_by_step():
+    """One neuron driven by hand-picked input currents, against the equations written out."""
+    config = ModelConfig()
+    n_steps = 12
+    # A single input unit with weight 3 firing at steps 0, 1 and 6 into one hidden neuron.
+    dataset = SpikeDataset(
+        sample=[0, 0, 0], step=[0, 1, 6], unit=[0, 0, 0], labels=[0], n_steps=n_steps, n_units=1, n_classes=2
+    )
+    w_in = torch.full((1, 1, 1), 3.0, dtype=torch.float64)
+    w_out = torch.tensor([[[1.0, -1.0]]], dtype=torch.float64)
+    spikes, voltage_out = simulate(w_in, w_out, dataset, np.array([0]), config)
+
+    alpha, beta = config.alpha, config.beta
+    x = np.zeros(n_steps)
+    x[[0, 1, 6]] = 3.0
+    syn, mem, expected_spikes = 0.0, 0.0, []
+    for t in range(n_steps):
+        s = 1.0 if mem > 1.0 else 0.0
+        expected_spikes.append(s)
+        syn, mem = alpha * syn + x[t], 0.0 if s else beta * mem + syn
+    assert spikes[:, 0, 0, 0].double().numpy().tolist() == expected_spikes
+    assert sum(expected_spikes) >= 2  # the case exercises the reset
+
+    # Readout: J[t+1] = αJ[t] + W_out·S[t], U[t+1] = βU[t] + J[t], U[0] = 0.
+    j, u, trace = np.zeros(2), np.zeros(2), [np.zeros(2)]
+    for t in range(n_steps):
+        j, u = alpha * j + expected_spikes[t] * np.array([1.0, -1.0]), beta * u + j
+        trace.append(u)
+    np.testing.assert_allclose(voltage_out[:, 0, 0].numpy(), np.array(trace), atol=1e-12)
+
+
+def test_readout_kernel_is_the_impulse_response_of_both_filters():
+    config = ModelConfig()
+    kernel = readout_kernel(6, config).double().numpy()
+    alpha, beta = config.alpha, config.beta
+    expected = [0.0, 0.0, 1.0, alpha + beta, alpha**2 + alpha * beta + beta**2]
+    np.testing.assert_allclose(kernel[:5, 0], expected, rtol=1e-6)
+    assert np.all(np.triu(kernel[:6, :6], k=0) == 0)  # causal: U[t] never sees Y[t] or later
+
+
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "exponential"])
+@pytest.mark.parametrize("readout", ["max", "per_step"])
+def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout):
+    """Event-driven, hand-differentiated ensemble code == dense autograd loop, per network."""
+    config = ModelConfig(surrogate=surrogate, readout=readout, surrogate_scale=10.0 if surrogate == "exponential" else 100.0)
+    nets = [_weights(data.n_units, 24, data.n_classes, sigma, 0.3, seed) for sigma, seed in [(0.4, 1), (0.7, 2), (1.0, 3)]]
+    w_in = torch.stack([n[0] for n in nets])
+    w_out = torch.stack([n[1] for n in nets])
+    indices = np.stack([np.arange(16), np.arange(16, 32), np.arange(8, 24)])
+    batch = make_input_batch(data, indices)
+    kernel = readout_kernel(data.n_steps, config, dtype=torch.float64)
+    result = forward_backward(w_in, w_out, batch, config, kernel)
+
+    for k in range(3):
+        ref_in = w_in[k].clone().requires_grad_(True)
+        ref_out = w_out[k].clone().requires_grad_(True)
+        dense = torch.as_tensor(data.dense(indices[k]), dtype=torch.float64)
+        spikes, voltage_out = reference_forward(
+            ref_in, ref_out, dense, config.alpha, config.beta, scale=config.surrogate_scale, kind=surrogate
+        )
+        labels = torch.as_tensor(data.labels[indices[k]])
+        loss = reference_loss(voltage_out, labels, readout)
+        loss.backward()
+        assert spikes.sum() > 0, "the test network must spike for the comparison to mean anything"
+        assert result.loss[k].item() == pytest.approx(loss.item(), rel=1e-10)
+        assert ref_in.grad.abs().max() > 0
+        torch.testing.assert_close(result.grad_w_in[k], ref_in.grad, rtol=1e-7, atol=1e-12)
+        torch.testing.assert_close(result.grad_w_out[k], ref_out.grad, rtol=1e-7, atol=1e-12)
+
+
+def test_silent_network_has_zero_gradient_with_max_readout(data):
+    """A silent hidden layer ties every readout at U[0] = 0: max-over-time gives no gradient."""
+    config = ModelConfig()
+    w_in, w_out, _ = _weights(data.n_units, 20, data.n_classes, 1e-4, 0.3, 0)
+    batch = make_input_batch(data, np.arange(32)[None])
+    result = forward_backward(w_in[None], w_out[None], batch, config, readout_kernel(data.n_steps, config, dtype=torch.float64))
+    assert result.loss.item() == pytest.approx(math.log(data.n_classes))
+    assert result.grad_w_in.abs().max() == 0 and result.grad_w_out.abs().max() == 0
+
+
+def test_initialisation_signs_and_scale():
+    generator = torch.Generator().manual_seed(0)
+    w_in, w_out, excitatory = init_weights(784, 100, 10, 0.8, 0.01, 0.05, generator)
+    assert excitatory.sum() == 80 and excitatory[:80].all()
+    assert (w_in >= 0).all() and (w_out[:80] >= 0).all() and (w_out[80:] <= 0).all()
+    # |N(0, σ)| has mean σ·√(2/π).
+    assert w_in.mean().item() == pytest.approx(0.01 * math.sqrt(2 / math.pi), rel=0.02)
+    w_in_free, w_out_free, exc_free = init_weights(784, 100, 10, None, 0.01, 0.05, generator)
+    assert exc_free.all() and (w_in_free < 0).any() and (w_out_free < 0).any()
+    assert w_in_free.std().item() == pytest.approx(0.01, rel=0.02)
+
+
+def test_dale_bound_zeroes_exactly_the_weights_that_crossed_their_sign():
+    w_in = torch.tensor([[[0.5, -0.2], [-0.1, 0.3]], [[0.5, -0.2], [-0.1, 0.3]]], dtype=torch.float64)
+    w_out = torch.tensor([[[0.4, -0.1], [0.2, -0.3]], [[0.4, -0.1], [0.2, -0.3]]], dtype=torch.float64)
+    out_sign = torch.tensor([1.0, -1.0], dtype=torch.float64).view(1, 2, 1).expand(2, 2, 1)
+    constrained = torch.tensor([True, False]).view(2, 1, 1)
+    dale_bound_(w_in, w_out, out_sign, constrained)
+    assert w_in[0].tolist() == [[0.5, 0.0], [0.0, 0.3]]
+    assert w_out[0].tolist() == [[0.4, 0.0], [0.0, -0.3]]  # row 0 excitatory, row 1 inhibitory
+    assert w_in[1].tolist() == [[0.5, -0.2], [-0.1, 0.3]]  # unconstrained: untouched
+    assert w_out[1].tolist() == [[0.4, -0.1], [0.2, -0.3]]
