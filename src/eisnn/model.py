@@ -95,46 +95,65 @@ def readout_kernel(n_steps: int, config: ModelConfig, device=None, dtype=torch.f
 
 @dataclass
 class InputBatch:
-    """The input spikes of one batch for K networks, as flat gather/scatter indices.
+    """The input spikes of one batch for K networks, as two bag lists for `embedding_bag`.
 
-    Event e adds row `weight_row[e]` of W_in viewed as [K·n_in, H] to row `current_row[e]` of
-    X viewed as [T·K·B, H].
+    With X viewed as [T·K·B, H] and W_in as [K·n_in, H]: bag r of (`current_input`,
+    `current_offsets`) lists the W_in rows summed into row r of X (forward); bag j of
+    (`weight_input`, `weight_offsets`) lists the X rows whose gradients add up in row j of W_in
+    (backward). Both are gather-sums, with no dense [T, n_in] input anywhere.
     """
 
-    current_row: torch.Tensor
-    weight_row: torch.Tensor
+    current_input: torch.Tensor
+    current_offsets: torch.Tensor
+    weight_input: torch.Tensor
+    weight_offsets: torch.Tensor
     labels: torch.Tensor  # [K, B] int64
     n_steps: int
     n_networks: int
     batch_size: int
+    n_units: int
+
+
+def _bag_offsets(keys: np.ndarray, n_bags: int) -> np.ndarray:
+    counts = np.bincount(keys, minlength=n_bags)
+    return np.concatenate(([0], np.cumsum(counts[:-1]))).astype(np.int64)
 
 
 def make_input_batch(dataset, indices: np.ndarray, device=None) -> InputBatch:
     """Gather the events of `indices` [K, B] (sample indices per network) from a SpikeDataset."""
     indices = np.asarray(indices, dtype=np.int64)
     n_networks, batch_size = indices.shape
-    flat_pos, step, unit = dataset.events(indices.reshape(-1))
+    n_steps, n_units = dataset.n_steps, dataset.n_units
+    flat_pos, step, unit = dataset.events(indices.reshape(-1))  # ordered by flat_pos, then step
     network = flat_pos // batch_size
-    batch_pos = flat_pos - network * batch_size
-    current_row = (step * n_networks + network) * batch_size + batch_pos
-    weight_row = network * dataset.n_units + unit
-    labels = dataset.labels[indices]
+    current_row = step * (n_networks * batch_size) + flat_pos  # ((t·K + k)·B + b)
+    weight_row = network * n_units + unit
+    # Stable radix sorts on small integers: by step gives (t, k, b) order; by unit then network
+    # gives (k, unit) order.
+    by_current = np.argsort(step.astype(np.int16), kind="stable")
+    by_unit = np.argsort(unit.astype(np.int16), kind="stable")
+    by_weight = by_unit[np.argsort(network[by_unit].astype(np.int16), kind="stable")]
+    as_tensor = lambda array: torch.as_tensor(array, dtype=torch.int64, device=device)  # noqa: E731
     return InputBatch(
-        current_row=torch.as_tensor(current_row, device=device),
-        weight_row=torch.as_tensor(weight_row, device=device),
-        labels=torch.as_tensor(labels, dtype=torch.int64, device=device),
-        n_steps=dataset.n_steps,
+        current_input=as_tensor(weight_row[by_current]),
+        current_offsets=as_tensor(_bag_offsets(current_row, n_steps * n_networks * batch_size)),
+        weight_input=as_tensor(current_row[by_weight]),
+        weight_offsets=as_tensor(_bag_offsets(weight_row, n_networks * n_units)),
+        labels=as_tensor(dataset.labels[indices]),
+        n_steps=n_steps,
         n_networks=n_networks,
         batch_size=batch_size,
+        n_units=n_units,
     )
 
 
 def input_current(w_in: torch.Tensor, batch: InputBatch) -> torch.Tensor:
-    """X [T, K, B, H] = W_in·S_in[t] for every step, built from the spike events."""
-    n_networks, n_in, n_hidden = w_in.shape
-    current = torch.zeros(batch.n_steps * n_networks * batch.batch_size, n_hidden, dtype=w_in.dtype, device=w_in.device)
-    current.index_add_(0, batch.current_row, w_in.reshape(-1, n_hidden).index_select(0, batch.weight_row))
-    return current.view(batch.n_steps, n_networks, batch.batch_size, n_hidden)
+    """X [T, K, B, H] = W_in·S_in[t] for every step, summed from the spike events."""
+    n_hidden = w_in.shape[-1]
+    current = torch.nn.functional.embedding_bag(
+        batch.current_input, w_in.reshape(-1, n_hidden), batch.current_offsets, mode="sum"
+    )
+    return current.view(batch.n_steps, batch.n_networks, batch.batch_size, n_hidden)
 
 
 def run_hidden(current: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,10 +226,12 @@ def forward_backward(
     if not compute_gradients:
         return BatchResult(loss=loss, correct=correct)
 
-    n_steps = spikes.shape[0]
-    grad_drive = (kernel.t() @ grad_out.reshape(n_steps + 1, -1)).view(spikes.shape[:-1] + (w_out.shape[-1],))
-    spikes_float = spikes.to(w_out.dtype)
-    grad_w_out = torch.einsum("tkbh,tkbo->kho", spikes_float, grad_drive)
+    n_steps, n_networks, batch_size, n_hidden = spikes.shape
+    n_out = w_out.shape[-1]
+    grad_drive = (kernel.t() @ grad_out.reshape(n_steps + 1, -1)).view(n_steps, n_networks, batch_size, n_out)
+    # ∂L/∂W_out[k] = Σ_{t,b} S[t,k,b,:]ᵀ·∂L/∂Y[t,k,b,:], one GEMM per network.
+    spikes_float = spikes.to(w_out.dtype).transpose(0, 1).reshape(n_networks, n_steps * batch_size, n_hidden)
+    grad_w_out = spikes_float.transpose(1, 2) @ grad_drive.transpose(0, 1).reshape(n_networks, -1, n_out)
     # ∂L/∂S[t] times the surrogate ∂S/∂V[t]: the voltage adjoint's direct term.
     direct = torch.matmul(grad_drive, w_out.transpose(1, 2)).mul_(surrogate_derivative(voltage[:n_steps], config))
     del voltage, spikes_float
@@ -228,9 +249,9 @@ def forward_backward(
             torch.add(carried, grad_current[t], alpha=alpha, out=grad_current[t - 1])
     del direct
 
-    n_networks, n_in, n_hidden = w_in.shape
-    grad_w_in = torch.zeros(n_networks * n_in, n_hidden, dtype=w_in.dtype, device=w_in.device)
-    grad_w_in.index_add_(0, batch.weight_row, grad_current.view(-1, n_hidden).index_select(0, batch.current_row))
+    grad_w_in = torch.nn.functional.embedding_bag(
+        batch.weight_input, grad_current.view(-1, n_hidden), batch.weight_offsets, mode="sum"
+    )
     return BatchResult(
         loss=loss, correct=correct, grad_w_in=grad_w_in.view_as(w_in), grad_w_out=grad_w_out
     )

@@ -1,0 +1,57 @@
+"""eisnn: the experiments of Kilgore et al. (E:I balance in spiking networks) as one workflow.
+
+    snakemake --cores 16 figures                       # the full paper (config/config.yaml)
+    snakemake --cores 2 --config preset=smoke figures  # synthetic data, about a minute
+    snakemake --profile workflow/profiles/slurm figures
+
+Targets: `all` (default) and `figures` build every enabled experiment; `fmnist_sigma`,
+`shd_sigma` and `fmnist_noise` build one. The stages live in workflow/rules/*.smk.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/statistics.smk"
+
+
+localrules:
+    all,
+    figures,
+    fmnist_sigma,
+    shd_sigma,
+    fmnist_noise,
+
+
+rule all:
+    default_target: True
+    input:
+        lambda wildcards: all_targets(),
+
+
+rule figures:
+    input:
+        lambda wildcards: all_targets(),
+
+
+rule fmnist_sigma:
+    input:
+        lambda wildcards: experiment_targets("fmnist_sigma"),
+
+
+rule shd_sigma:
+    input:
+        lambda wildcards: experiment_targets("shd_sigma"),
+
+
+rule fmnist_noise:
+    input:
+        lambda wildcards: experiment_targets("fmnist_noise"),

@@ -1,0 +1,161 @@
+"""Command line: `eisnn download`, `eisnn encode`, `eisnn train` — runs without Snakemake."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+
+_RATIO_HELP = "fraction of excitatory hidden neurons in [0, 1], or 'none' for unconstrained weights"
+
+
+def _ratio(text: str) -> float | None:
+    if text.lower() in ("none", "null"):
+        return None
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"ratio {value} is outside [0, 1]")
+    return value
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    from .train import TrainOptions
+
+    group = parser.add_argument_group("training options (defaults: SPEC §1)")
+    for option in dataclasses.fields(TrainOptions):
+        flag = "--" + option.name.replace("_", "-")
+        default = option.default
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, tuple):
+            kind = int if option.name == "snapshot_epochs" else float
+            group.add_argument(flag, type=kind, nargs="+", default=None, metavar="X")
+        elif option.name == "sigma_out":
+            group.add_argument(flag, type=float, default=None, help="default 7(1-β)/√n_hidden")
+        else:
+            group.add_argument(flag, type=type(default), default=None, help=f"default {default}")
+
+
+def _training_options(args: argparse.Namespace, base: dict | None = None):
+    from .train import TrainOptions
+
+    values = dict(base or {})
+    for option in dataclasses.fields(TrainOptions):
+        given = getattr(args, option.name, None)
+        if given is not None:
+            values[option.name] = given
+    if "snapshot_epochs" not in values:
+        epochs = values.get("epochs", TrainOptions.epochs)
+        values["snapshot_epochs"] = sorted({e for e in (0, 1, 10) if e <= epochs} | {epochs})
+    return TrainOptions.from_dict(values)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import RunSpec, train_pack
+
+    if args.pack:
+        pack = json.loads(Path(args.pack).read_text())
+        runs = [RunSpec(**run) for run in pack["runs"]]
+        options = _training_options(args, pack.get("options"))
+    else:
+        missing = [name for name in ("out", "sigma") if getattr(args, name) is None]
+        if missing:
+            raise SystemExit(f"eisnn train: give --pack, or --out and --sigma (missing: {', '.join(missing)})")
+        runs = [RunSpec(args.out, ratio=args.ratio, sigma_init=args.sigma, noise_frac=args.noise, seed=args.seed)]
+        options = _training_options(args)
+    summaries = train_pack(runs, args.train, args.test, options)
+    for run, summary in zip(runs, summaries):
+        print(f"{run.run_dir}: {summary['status']}, final test accuracy {summary['final_test_acc']:.4f}")
+    return 0
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from .data import encode_dataset
+
+    params = {key: value for key, value in (args.param or [])}
+    train, test = encode_dataset(args.dataset, args.source, args.train_out, args.test_out, **params)
+    for name, dataset in (("train", train), ("test", test)):
+        rate = dataset.n_events / max(dataset.n_samples, 1)
+        print(f"{name}: {dataset.n_samples} samples, {rate:.1f} input spikes per sample")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .data import download_fashion_mnist, download_shd
+
+    (download_fashion_mnist if args.dataset == "fmnist" else download_shd)(args.directory)
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eisnn",
+        description="Spiking networks with excitatory and inhibitory hidden neurons (Dale's law): "
+        "encode datasets to spike lists and train networks. The Snakemake workflow drives the same "
+        "commands' library functions for whole experiment grids.",
+    )
+    parser.add_argument("--version", action="version", version=f"eisnn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    download = commands.add_parser("download", help="download a raw dataset with checksum verification")
+    download.add_argument("dataset", choices=("fmnist", "shd"))
+    download.add_argument("directory", type=Path)
+    download.set_defaults(func=_cmd_download)
+
+    encode = commands.add_parser(
+        "encode",
+        help="encode a raw dataset into sparse spike lists (one HDF5 file per split)",
+        description="Encode Fashion-MNIST (latency code), SHD (binned) or synthetic data to HDF5 spike lists.",
+    )
+    encode.add_argument("dataset", choices=("fmnist", "shd", "synthetic"))
+    encode.add_argument("--source", type=Path, help="directory with the raw files (fmnist, shd)")
+    encode.add_argument("--train-out", type=Path, required=True)
+    encode.add_argument("--test-out", type=Path, required=True)
+    encode.add_argument(
+        "--param", type=_key_value, action="append", metavar="KEY=VALUE",
+        help="encoder parameter, e.g. subset_train=10000, n_steps=100, tau_eff=20 (repeatable)",
+    )
+    encode.set_defaults(func=_cmd_encode)
+
+    train = commands.add_parser(
+        "train",
+        help="train one run, or a pack of runs in one process",
+        description="Train one run (--out, --ratio, --sigma, --noise, --seed) or a pack of runs from a "
+        "JSON file (--pack: {'runs': [{run_dir, ratio, sigma_init, noise_frac, seed}, ...], 'options': {...}}). "
+        "Resumes from checkpoint.pt in the run directories after an interruption.",
+    )
+    train.add_argument("--train", type=Path, required=True, help="encoded training split (HDF5)")
+    train.add_argument("--test", type=Path, required=True, help="encoded test split (HDF5)")
+    train.add_argument("--out", type=Path, help="run directory")
+    train.add_argument("--pack", type=Path, help="JSON file describing a pack of runs")
+    train.add_argument("--ratio", type=_ratio, default=0.8, help=_RATIO_HELP)
+    train.add_argument("--sigma", type=float, help="σ_init of the input weights")
+    train.add_argument("--noise", type=float, default=0.0, help="update noise as a fraction of σ_init")
+    train.add_argument("--seed", type=int, default=0)
+    _add_training_options(train)
+    train.set_defaults(func=_cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,572 @@
+"""Workflow configuration: presets, schema validation, experiment grids and training packs.
+
+The Snakefile calls :func:`load_workflow_config`; everything here also works without Snakemake.
+
+* **Presets.** ``config/presets/<name>.yaml`` is merged over ``config/config.yaml``; values given
+  on the command line (``--config``, ``--configfile``) are merged last, so they win.
+* **Validation.** The merged config is checked against ``config/schemas/config.schema.yaml``
+  and a few rules a schema cannot express (snapshot epochs within ``epochs``, a raw-data
+  source for every dataset in use). Any problem raises one :class:`ConfigError` whose message
+  names the key path, the bad value and what is allowed.
+* **Grids.** Each experiment expands to runs (ratio × sigma_init × noise_frac × seed). For
+  ``ratio: null`` (unconstrained) the reference scale 7(1-β)/√n_in is always added to the σ
+  values: it is the baseline line of Fig 1c/d (SPEC §3).
+* **Packs.** The seeds of one grid point are split, in the order listed, into consecutive
+  chunks of ``runs_per_job``; each chunk is one training job. Appending seeds to a grid point
+  whose last chunk is full only adds packs; existing packs keep their names.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import yaml
+
+EXPERIMENTS = ("fmnist_sigma", "shd_sigma", "fmnist_noise")
+"""The experiment ids of SPEC §3 (each has a workflow target of the same name)."""
+
+RAW_DATASETS = ("fmnist", "shd")
+"""Datasets built from raw files (downloaded or found in ``data_dir``)."""
+
+DATASET_INPUTS = {"fmnist": 784, "shd": 700}
+"""Input units per dataset (the synthetic dataset's is its ``n_units``)."""
+
+RUN_DIR = "{results_dir}/{experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/seed-{seed}"
+"""A run directory; the fields are the labels made by :func:`format_value`."""
+
+PACK_MARKER = "{results_dir}/{experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/pack-{seeds}.json"
+"""The file a training job writes last, listing the runs it trained (see :func:`seeds_label`)."""
+
+SNAPSHOT_LAST = "last"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message that names the key and what is allowed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and presets
+# ---------------------------------------------------------------------------------------------
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping (an empty file is an empty mapping)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` merged in: mappings merge key by key, the rest is replaced."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def available_presets(presets_dir: str | os.PathLike) -> list[str]:
+    """Names of the presets (``<name>.yaml`` files) in ``presets_dir``."""
+    directory = Path(presets_dir)
+    return sorted(p.stem for p in directory.glob("*.yaml")) if directory.is_dir() else []
+
+
+def apply_preset(
+    config: Mapping[str, Any],
+    presets_dir: str | os.PathLike,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Merge the preset named by ``config["preset"]`` over ``config``, then ``overrides`` over that.
+
+    ``config`` is the base config (possibly already holding the overrides, as Snakemake's
+    ``config`` does); merging ``overrides`` again last makes command-line values win over the
+    preset. An unknown preset name is a :class:`ConfigError` listing the available ones.
+    """
+    name = config.get("preset")
+    if name is None:
+        return deep_merge(config, overrides or {})
+    presets = available_presets(presets_dir)
+    if not isinstance(name, str) or name not in presets:
+        raise ConfigError(
+            f"preset: unknown preset {name!r}; available presets: {', '.join(presets) or '(none)'} "
+            f"(files in {presets_dir})"
+        )
+    preset = load_yaml(Path(presets_dir) / f"{name}.yaml")
+    if "preset" in preset:
+        raise ConfigError(f"{presets_dir}/{name}.yaml: a preset cannot name another preset")
+    return deep_merge(deep_merge(config, preset), overrides or {})
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def load_schema(path: str | os.PathLike) -> dict[str, Any]:
+    return load_yaml(path)
+
+
+def key_path(parts: Sequence[Any]) -> str:
+    """``["experiments", "x", "seeds", 3]`` -> ``experiments.x.seeds[3]``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _allowed_text(schema: Mapping[str, Any]) -> str:
+    """A short human description of what a schema node accepts."""
+    if "enum" in schema:
+        return "one of " + ", ".join(_show(v) for v in schema["enum"])
+    if "const" in schema:
+        return _show(schema["const"])
+    types = schema.get("type")
+    if types is None:
+        return ""
+    types = [types] if isinstance(types, str) else list(types)
+    return " or ".join("null" if t == "null" else ("a " if t[0] not in "aeiou" else "an ") + t for t in types)
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
+def _format_error(error) -> str:
+    """Turn one jsonschema ValidationError into a sentence naming key, value and rule."""
+    where = key_path(list(error.absolute_path))
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    value = error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(k for k in value if k not in schema.get("properties", {}))
+        key = extra[0]
+        message = f"{key_path([*error.absolute_path, key])}: unknown key {key!r}; allowed keys here: {', '.join(allowed)}"
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    elif kind == "required":
+        missing = [k for k in schema.get("required", []) if k not in value]
+        message = f"{key_path([*error.absolute_path, missing[0]])}: missing (required)"
+    elif kind == "type":
+        message = f"{where}: {_show(value)} has the wrong type; expected {_allowed_text(schema)}"
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value.strip()):
+            message += f" (YAML reads {value} as text: write it with a decimal point, e.g. 1.0e-3)"
+    elif kind == "enum":
+        message = f"{where}: {_show(value)} is not allowed; expected {_allowed_text(schema)}"
+    elif kind in ("anyOf", "oneOf"):
+        options = " or ".join(filter(None, (_allowed_text(s) for s in error.validator_value)))
+        message = f"{where}: {_show(value)} is not allowed; expected {options}"
+    elif kind == "minItems" and error.validator_value == 1:
+        message = f"{where}: the list is empty; give at least one value"
+    elif kind == "uniqueItems":
+        message = f"{where}: {_show(value)} lists a value twice; each value must appear once"
+    else:
+        message = f"{where}: {error.message}"
+    hint = schema.get("x-hint")
+    if hint:
+        message += f" ({hint})"
+    return message
+
+
+def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Check ``config`` against the JSON schema; raise one :class:`ConfigError` on the first problem.
+
+    With several problems the most relevant one is reported (jsonschema's ``best_match``) and
+    the count of the others is added.
+    """
+    import jsonschema
+
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema)
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return
+    best = jsonschema.exceptions.best_match(errors)
+    message = _format_error(best)
+    others = len(errors) - 1
+    if others:
+        message += f" [and {others} more problem{'s' if others > 1 else ''}]"
+    raise ConfigError(f"invalid config: {message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels and the reference scale
+# ---------------------------------------------------------------------------------------------
+
+
+def format_value(value: float | None) -> str:
+    """Path label of a grid value: ``None`` -> ``none``; numbers in shortest positional form.
+
+    ``0.001`` -> ``0.001``, ``1.0`` -> ``1``, ``3e-05`` -> ``0.00003``. Distinct floats get
+    distinct labels.
+    """
+    if value is None:
+        return "none"
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot label the non-finite value {value}")
+    import numpy as np
+
+    return np.format_float_positional(value, trim="-")
+
+
+def seeds_label(seeds: Sequence[int]) -> str:
+    """Compact label of a seed chunk: ascending runs of consecutive seeds become ``a-b``.
+
+    ``[0, 1, 2, 3]`` -> ``0-3``; ``[8]`` -> ``8``; ``[0, 1, 5]`` -> ``0-1+5``.
+    """
+    parts: list[str] = []
+    start = prev = None
+    for seed in seeds:
+        if prev is not None and seed == prev + 1:
+            prev = seed
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = seed
+    if start is not None:
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+    return "+".join(parts)
+
+
+def reference_sigma(n_in: int, tau_mem_ms: float = 10.0, dt_ms: float = 1.0, digits: int = 3) -> float:
+    """7(1-β)/√n_in with β = exp(-dt/τ_mem), rounded to ``digits`` significant digits.
+
+    The unrounded value is :func:`eisnn.model.reference_weight_scale`; rounding keeps the run
+    paths readable (0.0238 for Fashion-MNIST, 0.0252 for SHD).
+    """
+    value = 7.0 * (1.0 - math.exp(-dt_ms / tau_mem_ms)) / math.sqrt(n_in)
+    return float(f"{value:.{digits}g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs, packs, experiments
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: a grid point and a seed."""
+
+    experiment: str
+    ratio: float | None
+    sigma_init: float
+    noise_frac: float
+    seed: int
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "experiment": self.experiment,
+            "ratio": format_value(self.ratio),
+            "sigma": format_value(self.sigma_init),
+            "noise": format_value(self.noise_frac),
+            "seed": str(self.seed),
+        }
+
+    def run_dir(self, results_dir: str) -> str:
+        return RUN_DIR.format(results_dir=results_dir, **self.labels)
+
+    def spec(self, results_dir: str) -> dict[str, Any]:
+        """Keyword arguments of :class:`eisnn.train.RunSpec`."""
+        return {
+            "run_dir": self.run_dir(results_dir),
+            "ratio": self.ratio,
+            "sigma_init": self.sigma_init,
+            "noise_frac": self.noise_frac,
+            "seed": self.seed,
+            "experiment": self.experiment,
+        }
+
+
+@dataclass(frozen=True)
+class Pack:
+    """The runs one training job trains together: one grid point, a chunk of its seeds."""
+
+    experiment: str
+    ratio: float | None
+    sigma_init: float
+    noise_frac: float
+    seeds: tuple[int, ...]
+
+    @property
+    def runs(self) -> list[Run]:
+        return [Run(self.experiment, self.ratio, self.sigma_init, self.noise_frac, s) for s in self.seeds]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "experiment": self.experiment,
+            "ratio": format_value(self.ratio),
+            "sigma": format_value(self.sigma_init),
+            "noise": format_value(self.noise_frac),
+            "seeds": seeds_label(self.seeds),
+        }
+
+    def marker(self, results_dir: str) -> str:
+        return PACK_MARKER.format(results_dir=results_dir, **self.labels)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the config, with its training options resolved."""
+
+    name: str
+    enabled: bool
+    dataset: str
+    ratios: tuple[float | None, ...]
+    sigma_init: tuple[float, ...]
+    noise_fracs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    runs_per_job: int
+    training: dict[str, Any]
+    resources: dict[str, Any]
+    baseline_sigma: float | None
+
+    def sigmas_for(self, ratio: float | None) -> tuple[float, ...]:
+        """σ values of one ratio: the listed ones, plus the reference scale for unconstrained."""
+        if ratio is None and self.baseline_sigma is not None and self.baseline_sigma not in self.sigma_init:
+            return (*self.sigma_init, self.baseline_sigma)
+        return self.sigma_init
+
+    def grid_points(self) -> Iterator[tuple[float | None, float, float]]:
+        for ratio in self.ratios:
+            for sigma in self.sigmas_for(ratio):
+                for noise in self.noise_fracs:
+                    yield ratio, sigma, noise
+
+    def seed_chunks(self) -> list[tuple[int, ...]]:
+        k = self.runs_per_job
+        return [tuple(self.seeds[i : i + k]) for i in range(0, len(self.seeds), k)]
+
+    def packs(self) -> list[Pack]:
+        return [
+            Pack(self.name, ratio, sigma, noise, chunk)
+            for ratio, sigma, noise in self.grid_points()
+            for chunk in self.seed_chunks()
+        ]
+
+    def runs(self) -> list[Run]:
+        return [run for pack in self.packs() for run in pack.runs]
+
+    @property
+    def train_options(self) -> dict[str, Any]:
+        """Options for :meth:`eisnn.train.TrainOptions.from_dict` ("last" resolved to epochs)."""
+        return copy.deepcopy(self.training)
+
+
+class WorkflowConfig:
+    """The validated config with its experiments expanded; lookups used by the workflow rules."""
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = copy.deepcopy(dict(raw))
+        self.results_dir = str(raw["results_dir"]).rstrip("/")
+        self.raw_dir = str(raw["raw_dir"]).rstrip("/")
+        self.experiments = {
+            name: _build_experiment(name, spec, raw) for name, spec in raw["experiments"].items()
+        }
+        self._packs: dict[tuple[str, ...], Pack] = {}
+        self._pack_of_run: dict[tuple[str, ...], Pack] = {}
+        for experiment in self.experiments.values():
+            for pack in experiment.packs():
+                labels = pack.labels
+                self._packs[tuple(labels.values())] = pack
+                for run in pack.runs:
+                    self._pack_of_run[tuple(run.labels.values())] = pack
+
+    @property
+    def enabled(self) -> list[str]:
+        """Names of the enabled experiments, in SPEC order."""
+        return [name for name in EXPERIMENTS if name in self.experiments and self.experiments[name].enabled]
+
+    def experiment(self, name: str) -> Experiment:
+        if name not in self.experiments:
+            raise ConfigError(f"experiments.{name}: not in the config")
+        return self.experiments[name]
+
+    def datasets_in_use(self) -> list[str]:
+        return sorted({self.experiments[name].dataset for name in self.enabled})
+
+    def dataset_params(self, dataset: str) -> dict[str, Any]:
+        """Encoding parameters of a dataset for :func:`eisnn.data.encode_dataset`."""
+        params = dict(self.raw.get("datasets", {}).get(dataset, {}))
+        params.pop("data_dir", None)
+        params.pop("download", None)
+        return dict(sorted(params.items()))
+
+    def encoded(self, dataset: str, split: str) -> str:
+        return f"{self.results_dir}/encoded/{dataset}/{split}.h5"
+
+    def pack(self, experiment: str, ratio: str, sigma: str, noise: str, seeds: str) -> Pack:
+        """The pack with these path labels (a ConfigError if the config has no such pack)."""
+        try:
+            return self._packs[(experiment, ratio, sigma, noise, seeds)]
+        except KeyError:
+            raise ConfigError(
+                f"no training pack {experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/pack-{seeds} in the config"
+            ) from None
+
+    def pack_of_run(self, experiment: str, ratio: str, sigma: str, noise: str, seed: str) -> Pack:
+        """The pack that trains the run with these path labels."""
+        try:
+            return self._pack_of_run[(experiment, ratio, sigma, noise, str(seed))]
+        except KeyError:
+            raise ConfigError(
+                f"no run {experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/seed-{seed} in the config"
+            ) from None
+
+    def run_dirs(self, experiment: str) -> list[str]:
+        return [run.run_dir(self.results_dir) for run in self.experiment(experiment).runs()]
+
+    def pack_markers(self, experiment: str) -> list[str]:
+        return [pack.marker(self.results_dir) for pack in self.experiment(experiment).packs()]
+
+
+def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]) -> Experiment:
+    if "epochs" in spec.get("training", {}):
+        raise ConfigError(
+            f"invalid config: experiments.{name}.training.epochs: set the epochs of an experiment "
+            f"with experiments.{name}.epochs"
+        )
+    training = deep_merge(raw.get("training", {}), spec.get("training", {}))
+    if "epochs" in spec:
+        training["epochs"] = spec["epochs"]
+    epochs = int(training.get("epochs", 30))
+    training["epochs"] = epochs
+    if "snapshot_epochs" in training:
+        origin = (
+            f"experiments.{name}.training.snapshot_epochs"
+            if "snapshot_epochs" in spec.get("training", {})
+            else "training.snapshot_epochs"
+        )
+        resolved = []
+        for i, value in enumerate(training["snapshot_epochs"]):
+            epoch = epochs if value == SNAPSHOT_LAST else int(value)
+            if epoch > epochs:
+                raise ConfigError(
+                    f"invalid config: {origin}[{i}]: {value} is beyond the {epochs} epochs of experiment "
+                    f"{name} (snapshot epochs run from 0 to epochs; \"last\" means the final epoch)"
+                )
+            resolved.append(epoch)
+        training["snapshot_epochs"] = sorted(set(resolved))
+    dataset = spec["dataset"]
+    if dataset == "synthetic":
+        n_in = int(raw.get("datasets", {}).get("synthetic", {}).get("n_units", 100))
+    else:
+        n_in = DATASET_INPUTS[dataset]
+    baseline = None
+    if None in spec["ratios"]:
+        baseline = reference_sigma(n_in, training.get("tau_mem_ms", 10.0), training.get("dt_ms", 1.0))
+    resources = deep_merge(raw.get("resources", {}), spec.get("resources", {}))
+    return Experiment(
+        name=name,
+        enabled=bool(spec.get("enabled", True)),
+        dataset=dataset,
+        ratios=tuple(None if r is None else float(r) for r in spec["ratios"]),
+        sigma_init=tuple(float(s) for s in spec["sigma_init"]),
+        noise_fracs=tuple(float(n) for n in spec["noise_fracs"]),
+        seeds=tuple(int(s) for s in spec["seeds"]),
+        runs_per_job=int(spec.get("runs_per_job", raw["runs_per_job"])),
+        training=dict(sorted(training.items())),
+        resources=dict(sorted(resources.items())),
+        baseline_sigma=baseline,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw data sources
+# ---------------------------------------------------------------------------------------------
+
+
+def raw_file_names(dataset: str) -> list[str]:
+    """The raw files a dataset is built from (their names in ``data_dir`` or the download folder)."""
+    from eisnn import data
+
+    if dataset == "fmnist":
+        return [name for split in ("train", "test") for name in data.FMNIST_FILES[split].values()]
+    if dataset == "shd":
+        return [data.SHD_FILES[split] + ".gz" for split in ("train", "test")]
+    return []
+
+
+def raw_source(cfg: WorkflowConfig, dataset: str, base_dir: str | os.PathLike = ".") -> tuple[str, bool]:
+    """Where a raw dataset comes from: ``(directory, downloaded)``.
+
+    A configured ``data_dir`` that exists is used in place (relative paths resolve against
+    ``base_dir``, the working directory). Otherwise, if ``download`` is true, the download
+    folder ``<raw_dir>/<dataset>``; otherwise a :class:`ConfigError`.
+    """
+    settings = cfg.raw.get("datasets", {}).get(dataset, {})
+    data_dir = settings.get("data_dir")
+    download = settings.get("download", True)
+    if data_dir:
+        path = Path(data_dir)
+        resolved = path if path.is_absolute() else Path(base_dir) / path
+        if resolved.is_dir():
+            return str(path), False
+        if not download:
+            raise ConfigError(
+                f"invalid config: datasets.{dataset}.data_dir: {data_dir!r} is not a directory "
+                f"(looked in {resolved.resolve()}), and datasets.{dataset}.download is false; name the "
+                f"folder that holds {', '.join(raw_file_names(dataset))} or set download: true"
+            )
+    elif not download:
+        raise ConfigError(
+            f"invalid config: datasets.{dataset}.data_dir: missing, and datasets.{dataset}.download is "
+            f"false; name the folder that holds {', '.join(raw_file_names(dataset))} or set download: true"
+        )
+    return f"{cfg.raw_dir}/{dataset}", True
+
+
+def check_data_sources(cfg: WorkflowConfig, base_dir: str | os.PathLike = ".") -> None:
+    """Raise a :class:`ConfigError` if an enabled experiment's raw dataset has no source."""
+    for dataset in cfg.datasets_in_use():
+        if dataset in RAW_DATASETS:
+            raw_source(cfg, dataset, base_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def build(config: Mapping[str, Any], schema: Mapping[str, Any]) -> WorkflowConfig:
+    """Validate a merged config and expand its experiments."""
+    validate(config, schema)
+    return WorkflowConfig(config)
+
+
+def load_workflow_config(
+    config: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    config_dir: str | os.PathLike = "config",
+    base_dir: str | os.PathLike = ".",
+) -> WorkflowConfig:
+    """Apply the preset, validate, expand, and check the raw-data sources.
+
+    ``config`` is the base config (in Snakemake, ``config``); ``overrides`` the command-line
+    values (``workflow.config_settings.overwrite_config``); ``config_dir`` holds ``presets/``
+    and ``schemas/``; ``base_dir`` is the directory relative ``data_dir`` paths start from.
+    """
+    config_dir = Path(config_dir)
+    merged = apply_preset(config, config_dir / "presets", overrides)
+    cfg = build(merged, load_schema(config_dir / "schemas" / "config.schema.yaml"))
+    check_data_sources(cfg, base_dir)
+    return cfg

@@ -1,0 +1,373 @@
+"""Tests of eisnn.metrics against hand computations and independent numerical integration."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eisnn import metrics
+from eisnn.metrics import (
+    SnapshotWeights,
+    compute_run_metrics,
+    firing_rate_hz,
+    isi_histogram,
+    population_distance_means,
+    read_run_metrics,
+    spike_counts_per_step,
+    van_rossum_all_pairs,
+    van_rossum_distance,
+    weight_histograms,
+    write_run_metrics,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Van Rossum
+# --------------------------------------------------------------------------------------------
+
+
+def numeric_van_rossum(times_a, times_b, tau, h=2.0**-10):
+    """sqrt((1/τ)∫(g_a−g_b)² dt) by the midpoint rule on a fine grid (independent of the closed form).
+
+    Spike times must be multiples of ``h`` (and ≥ 0) so that every jump of g falls on a cell
+    boundary; the midpoint rule is then O(h²) accurate on each smooth piece.
+    """
+    all_times = np.concatenate([np.asarray(times_a, float), np.asarray(times_b, float), [0.0]])
+    n_cells = int(np.ceil((all_times.max() + 40 * tau) / h))
+    mid = (np.arange(n_cells) + 0.5) * h
+
+    def trace(times):
+        g = np.zeros_like(mid)
+        for ti in times:
+            after = mid > ti
+            g[after] += np.exp(-(mid[after] - ti) / tau)
+        return g
+
+    diff = trace(times_a) - trace(times_b)
+    return math.sqrt((diff**2).sum() * h / tau)
+
+
+def test_van_rossum_hand_cases():
+    assert van_rossum_distance([5.0], []) == pytest.approx(math.sqrt(0.5), abs=1e-15)
+    assert van_rossum_distance([], [5.0]) == pytest.approx(math.sqrt(0.5), abs=1e-15)
+    assert van_rossum_distance([], []) == 0.0
+    assert van_rossum_distance([1.0, 4.0, 9.0], [1.0, 4.0, 9.0]) == 0.0
+    # Two single spikes Δ apart: d² = ½(1 + 1 − 2e^{−Δ/τ}) = 1 − e^{−Δ/τ}.
+    for delta, tau in [(1.0, 1.0), (3.0, 1.0), (2.0, 5.0)]:
+        expected = math.sqrt(1 - math.exp(-delta / tau))
+        assert van_rossum_distance([10.0], [10.0 + delta], tau_ms=tau) == pytest.approx(expected, rel=1e-12)
+    # Two spikes at the same time vs empty: d² = ½(1+1+2·1) = 2.
+    assert van_rossum_distance([3.0, 3.0], []) == pytest.approx(math.sqrt(2.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("tau", [1.0, 2.5])
+def test_van_rossum_matches_numerical_integration(tau):
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        # Spike times on a 1/8 ms grid (not only whole steps), exactly representable.
+        a = np.sort(rng.integers(0, 160, size=rng.integers(0, 6)) / 8.0)
+        b = np.sort(rng.integers(0, 160, size=rng.integers(1, 6)) / 8.0)
+        exact = van_rossum_distance(a, b, tau_ms=tau)
+        assert exact == pytest.approx(numeric_van_rossum(a, b, tau), rel=1e-5, abs=1e-6)
+        assert exact == pytest.approx(van_rossum_distance(b, a, tau_ms=tau), rel=1e-14)
+
+
+def test_van_rossum_all_pairs_matches_pairwise_function():
+    rng = np.random.default_rng(2)
+    n_samples, n_steps, n_hidden = 5, 30, 7
+    rasters = rng.random((n_samples, n_steps, n_hidden)) < 0.15
+    rasters[:, :, 3] = rasters[:, :, 1]  # an identical pair
+    rasters[:, :, 5] = False  # a silent neuron
+    for tau in (1.0, 2.0):
+        got = van_rossum_all_pairs(rasters, tau_steps=tau)
+        expected = np.zeros((n_hidden, n_hidden))
+        for s in range(n_samples):
+            for a in range(n_hidden):
+                for b in range(n_hidden):
+                    ta = np.flatnonzero(rasters[s, :, a])
+                    tb = np.flatnonzero(rasters[s, :, b])
+                    expected[a, b] += van_rossum_distance(ta, tb, tau_ms=tau) / n_samples
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-7)
+        assert np.all(np.diag(got) == 0.0)
+        np.testing.assert_allclose(got, got.T, atol=1e-12)
+        assert got[1, 3] < 1e-6
+    # An iterable of batches gives the same mean as one array.
+    batched = van_rossum_all_pairs(iter([rasters[:2], rasters[2:]]), tau_steps=1.0)
+    np.testing.assert_allclose(batched, van_rossum_all_pairs(rasters, 1.0), rtol=1e-12, atol=1e-12)
+
+
+def test_van_rossum_all_pairs_one_spike_vs_silent():
+    raster = np.zeros((1, 10, 2), dtype=np.uint8)
+    raster[0, 4, 0] = 1
+    d = van_rossum_all_pairs(raster)
+    assert d[0, 1] == pytest.approx(math.sqrt(0.5), rel=1e-12)
+
+
+def test_population_distance_means_categories():
+    d = np.array(
+        [
+            [0, 1, 2, 3],
+            [1, 0, 4, 5],
+            [2, 4, 0, 6],
+            [3, 5, 6, 0],
+        ],
+        dtype=float,
+    )
+    means = population_distance_means(d, np.array([True, True, False, False]))
+    assert means == {"E-E": 1.0, "E-I": pytest.approx((2 + 3 + 4 + 5) / 4), "I-I": 6.0}
+    # Order of neurons does not matter: I neurons first.
+    means = population_distance_means(d, np.array([False, True, True, False]))
+    assert means["E-E"] == 4.0 and means["I-I"] == 3.0
+    assert means["E-I"] == pytest.approx((1 + 2 + 5 + 6) / 4)
+    # 100:0: only E-E; one I neuron: no I-I pair but E-I exists.
+    assert population_distance_means(d, np.ones(4, bool)) == {"E-E": pytest.approx(21 / 6)}
+    one_i = population_distance_means(d, np.array([True, True, True, False]))
+    assert set(one_i) == {"E-E", "E-I"}
+    assert one_i["E-I"] == pytest.approx((3 + 5 + 6) / 3)
+    assert population_distance_means(d, np.ones(4, bool), constrained=False) == {
+        "all-all": pytest.approx(21 / 6)
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Counts, rates, ISIs
+# --------------------------------------------------------------------------------------------
+
+
+def known_raster():
+    """2 samples, 10 steps, 2 neurons; spikes listed by hand."""
+    r = np.zeros((2, 10, 2), dtype=bool)
+    r[0, [1, 3, 7], 0] = True  # ISIs 2, 4
+    r[0, [0], 1] = True
+    r[1, [9], 0] = True  # a single spike: no ISI (nothing across samples)
+    r[1, [2, 3], 1] = True  # ISI 1
+    return r
+
+
+def test_counts_rates_isis_of_known_raster():
+    r = known_raster()
+    # 7 spikes / (2 neurons · 2 samples · 10 steps · 1 ms) = 175 Hz.
+    assert firing_rate_hz(r) == pytest.approx(175.0)
+    assert firing_rate_hz(r, neuron_mask=[True, False]) == pytest.approx(4 / (2 * 10e-3))
+    assert firing_rate_hz(r, dt_ms=2.0) == pytest.approx(87.5)
+    np.testing.assert_array_equal(spike_counts_per_step(r), [1, 1, 1, 2, 0, 0, 0, 1, 0, 1])
+    np.testing.assert_array_equal(spike_counts_per_step(r, neuron_mask=[False, True]), [1, 0, 1, 1, 0, 0, 0, 0, 0, 0])
+    hist = isi_histogram(r)
+    assert hist.shape == (10,)
+    np.testing.assert_array_equal(hist, [0, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(isi_histogram(r, neuron_mask=[True, False]), [0, 0, 1, 0, 1, 0, 0, 0, 0, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------------------------
+
+
+def make_snapshot(epoch, excitatory, constrained=True, seed=0, n_in=6, n_out=3):
+    rng = np.random.default_rng(seed)
+    excitatory = np.asarray(excitatory, bool)
+    h = excitatory.size
+    w_in = np.abs(rng.normal(size=(n_in, h))).astype(np.float32)
+    sign = np.where(excitatory, 1.0, -1.0)[:, None]
+    w_out = (np.abs(rng.normal(size=(h, n_out))) * sign).astype(np.float32)
+    if not constrained:
+        w_in = rng.normal(size=(n_in, h)).astype(np.float32)
+        w_out = rng.normal(size=(h, n_out)).astype(np.float32)
+    return SnapshotWeights(epoch, w_in, w_out, excitatory, constrained)
+
+
+def test_weight_histograms_shared_bins_and_populations():
+    exc = np.array([True, True, True, False])
+    snaps = [make_snapshot(0, exc, seed=0), make_snapshot(5, exc, seed=1)]
+    table = weight_histograms(snaps, n_bins=7)
+    assert set(table["matrix"]) == {"w_in", "w_out_E", "w_out_I"}
+    counts = table.groupby(["epoch", "matrix"])["count"].sum()
+    assert counts[(0, "w_in")] == 24 and counts[(0, "w_out_E")] == 9 and counts[(5, "w_out_I")] == 3
+    for matrix, sub in table.groupby("matrix"):
+        edges = sub.pivot(index="bin", columns="epoch", values="bin_left")
+        assert (edges[0] == edges[5]).all()  # shared across epochs
+        all_values = np.concatenate([s.matrices()[matrix] for s in snaps])
+        assert sub["bin_left"].min() == pytest.approx(all_values.min())
+        assert sub["bin_right"].max() == pytest.approx(all_values.max())
+    assert table.loc[table.matrix == "w_out_I", "bin_right"].max() <= 0
+    # Hand check of one histogram.
+    sub = table[(table.matrix == "w_in") & (table.epoch == 0)]
+    edges = np.append(sub["bin_left"].to_numpy(), sub["bin_right"].iloc[-1])
+    np.testing.assert_array_equal(sub["count"], np.histogram(snaps[0].w_in, bins=edges)[0])
+    # 100:0: no I rows at all; unconstrained: one "all" population.
+    full = weight_histograms([make_snapshot(0, np.ones(4, bool))], n_bins=3)
+    assert set(full["matrix"]) == {"w_in", "w_out_E"}
+    free = weight_histograms([make_snapshot(0, np.ones(4, bool), constrained=False)], n_bins=3)
+    assert set(free["matrix"]) == {"w_in", "w_out_all"}
+
+
+# --------------------------------------------------------------------------------------------
+# Whole-run metrics with a stand-in for eisnn.model.iter_activity
+# --------------------------------------------------------------------------------------------
+
+
+N_STEPS, N_CLASSES = 12, 3
+
+
+def write_npz(run_dir, snap):
+    np.savez(
+        run_dir / f"weights_epoch-{snap.epoch}.npz",
+        w_in=snap.w_in,
+        w_out=snap.w_out,
+        excitatory=snap.excitatory,
+        constrained=np.bool_(snap.constrained),
+        epoch=np.int64(snap.epoch),
+    )
+
+
+def known_activity(epoch, n_samples, n_hidden, labels):
+    """Deterministic rasters and outputs; predictions are correct for even samples only."""
+    rng = np.random.default_rng(100 + epoch)
+    hidden = rng.random((n_samples, N_STEPS, n_hidden)) < (0.1 + 0.05 * epoch)
+    output = np.zeros((n_samples, N_STEPS + 1, N_CLASSES), dtype=np.float32)
+    for s, lab in enumerate(labels):
+        pred = lab if s % 2 == 0 else (lab + 1) % N_CLASSES
+        output[s, 5, pred] = 1.0
+    return hidden, output
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Install a stand-in eisnn.model whose iter_activity replays known_activity."""
+    module = types.ModuleType("eisnn.model")
+    module.ModelConfig = lambda: "config"
+    module.load_snapshot = lambda path: metrics.load_snapshot_weights(path)
+
+    def iter_activity(snapshot, dataset, batch_size, config):
+        assert config == "config"
+        hidden, output = known_activity(snapshot.epoch, dataset.n_samples, snapshot.w_in.shape[1], dataset.labels)
+        for start in range(0, dataset.n_samples, batch_size):
+            idx = np.arange(start, min(start + batch_size, dataset.n_samples))
+            yield idx, hidden[idx], output[idx]
+
+    module.iter_activity = iter_activity
+    monkeypatch.setitem(sys.modules, "eisnn.model", module)
+    return module
+
+
+def make_run(tmp_path, excitatory, constrained=True, epochs=(0, 2)):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for e in epochs:
+        write_npz(run_dir, make_snapshot(e, excitatory, constrained, seed=e))
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 2])
+    data = types.SimpleNamespace(labels=labels, n_steps=N_STEPS, n_classes=N_CLASSES, n_samples=labels.size)
+    return run_dir, data
+
+
+def test_compute_run_metrics_known_raster(tmp_path, fake_model):
+    exc = np.array([True, False, True, True, False])
+    run_dir, data = make_run(tmp_path, exc)
+    tables = compute_run_metrics(run_dir, data, batch_size=4)
+    n, h = data.n_samples, exc.size
+
+    summary = tables["summary"].set_index("epoch")
+    assert list(summary.index) == [0, 2]
+    for epoch in (0, 2):
+        hidden, output = known_activity(epoch, n, h, data.labels)
+        assert summary.loc[epoch, "hidden_firing_rate_hz"] == pytest.approx(firing_rate_hz(hidden))
+        assert summary.loc[epoch, "spikes_per_image"] == pytest.approx(hidden.sum() / n)
+        assert summary.loc[epoch, "accuracy"] == pytest.approx(6 / 11)  # even samples 0,2,..,10
+        e_total, total = hidden[:, :, exc].sum(), hidden.sum()
+        assert summary.loc[epoch, "percent_excitatory"] == pytest.approx(100 * e_total / total)
+
+        cls = tables["activity_class"].query("epoch == @epoch").set_index("class")
+        pop = tables["activity_population"].query("epoch == @epoch").set_index(["class", "population"])
+        steps = tables["spikes_per_step"].query("epoch == @epoch")
+        isi = tables["isi"].query("epoch == @epoch")
+        for c in range(N_CLASSES):
+            sel = data.labels == c
+            assert cls.loc[c, "n_images"] == sel.sum()
+            assert cls.loc[c, "accuracy"] == pytest.approx((np.flatnonzero(sel) % 2 == 0).mean())
+            assert cls.loc[c, "spikes_per_image"] == pytest.approx(hidden[sel].sum() / sel.sum())
+            for name, mask in (("E", exc), ("I", ~exc)):
+                sub = hidden[sel][:, :, mask]
+                assert pop.loc[(c, name), "spike_count"] == sub.sum()
+                assert pop.loc[(c, name), "spikes_per_image"] == pytest.approx(sub.sum() / sel.sum())
+                rate = sub.sum() / (sel.sum() * mask.sum() * N_STEPS * 1e-3)
+                assert pop.loc[(c, name), "firing_rate_hz"] == pytest.approx(rate)
+                got = steps.query("`class` == @c and population == @name").sort_values("step")
+                np.testing.assert_array_equal(got["spike_count"], spike_counts_per_step(hidden[sel], mask))
+                got_isi = isi.query("`class` == @c and population == @name").sort_values("isi_ms")
+                np.testing.assert_array_equal(got_isi["count"], isi_histogram(hidden[sel], mask)[1:])
+                np.testing.assert_allclose(got_isi["frequency_hz"], 1000.0 / got_isi["isi_ms"])
+
+        # Van Rossum: independent pairwise loop over all samples, then category means by hand.
+        vr = tables["van_rossum"].query("epoch == @epoch").set_index("category")
+        d = np.zeros((h, h))
+        for s in range(n):
+            for a in range(h):
+                for b in range(h):
+                    d[a, b] += van_rossum_distance(
+                        np.flatnonzero(hidden[s, :, a]), np.flatnonzero(hidden[s, :, b])
+                    ) / n
+        e_idx, i_idx = np.flatnonzero(exc), np.flatnonzero(~exc)
+        ee = np.mean([d[a, b] for a in e_idx for b in e_idx if a < b])
+        ei = np.mean([d[a, b] for a in e_idx for b in i_idx])
+        assert vr.loc["E-E", "distance"] == pytest.approx(ee, rel=1e-9)
+        assert vr.loc["E-I", "distance"] == pytest.approx(ei, rel=1e-9)
+        assert vr.loc["I-I", "distance"] == pytest.approx(d[i_idx[0], i_idx[1]], rel=1e-9)
+        assert list(vr["n_pairs"].loc[["E-E", "E-I", "I-I"]]) == [3, 6, 1]
+        assert (vr["n_samples"] == n).all()
+
+    # Round trip through the CSV files.
+    written = write_run_metrics(run_dir, tables)
+    assert {p.name for p in written.values()} == set(metrics.METRIC_FILES.values())
+    back = read_run_metrics(run_dir)
+    pd.testing.assert_frame_equal(back["van_rossum"], tables["van_rossum"])
+    pd.testing.assert_frame_equal(back["activity_class"], tables["activity_class"])
+
+
+def test_van_rossum_subset_of_samples(tmp_path, fake_model):
+    exc = np.array([True, True, False])
+    run_dir, data = make_run(tmp_path, exc, epochs=(0,))
+    tables = compute_run_metrics(run_dir, data, max_samples=4, batch_size=3, vr_seed=7)
+    chosen = np.sort(np.random.default_rng(7).choice(data.n_samples, size=4, replace=False))
+    hidden, _ = known_activity(0, data.n_samples, 3, data.labels)
+    expected = population_distance_means(van_rossum_all_pairs(hidden[chosen]), exc)
+    vr = tables["van_rossum"].set_index("category")
+    assert (vr["n_samples"] == 4).all()
+    for category, value in expected.items():
+        assert vr.loc[category, "distance"] == pytest.approx(value, rel=1e-12)
+    # Activity still uses every sample.
+    assert tables["activity_class"]["n_images"].sum() == data.n_samples
+
+
+def test_all_excitatory_run_has_no_inhibitory_rows(tmp_path, fake_model):
+    run_dir, data = make_run(tmp_path, np.ones(4, bool), epochs=(0,))
+    tables = compute_run_metrics(run_dir, data, batch_size=5)
+    assert list(tables["van_rossum"]["category"]) == ["E-E"]
+    for name in ("activity_population", "spikes_per_step", "isi"):
+        assert set(tables[name]["population"]) == {"E"}
+    assert set(tables["weights_hist"]["matrix"]) == {"w_in", "w_out_E"}
+    assert tables["summary"]["percent_excitatory"].iloc[0] == 100.0
+
+
+def test_unconstrained_run_is_one_population(tmp_path, fake_model):
+    run_dir, data = make_run(tmp_path, np.ones(4, bool), constrained=False, epochs=(0,))
+    tables = compute_run_metrics(run_dir, data, batch_size=5)
+    assert list(tables["van_rossum"]["category"]) == ["all-all"]
+    assert set(tables["activity_population"]["population"]) == {"all"}
+    assert tables["activity_class"]["percent_excitatory"].isna().all()
+
+
+def test_non_finite_snapshot_is_reported_not_simulated(tmp_path, fake_model):
+    run_dir, data = make_run(tmp_path, np.array([True, False, True]), epochs=(0,))
+    bad = make_snapshot(4, np.array([True, False, True]))
+    bad.w_out[0, 0] = np.nan
+    write_npz(run_dir, bad)
+    tables = compute_run_metrics(run_dir, data, batch_size=5)
+    summary = tables["summary"].set_index("epoch")
+    assert bool(summary.loc[0, "weights_finite"]) and not bool(summary.loc[4, "weights_finite"])
+    assert np.isnan(summary.loc[4, "accuracy"])
+    assert set(tables["van_rossum"]["epoch"]) == {0}

@@ -1,0 +1,211 @@
+"""Training: determinism, pack independence, resume, divergence, the Dale bound under noise."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eisnn.data import make_synthetic_splits, save_spikes
+from eisnn.model import load_snapshot
+from eisnn.train import PackTrainer, RunSpec, TrainOptions, train_pack
+
+OPTIONS = dict(
+    epochs=3, batch_size=32, n_hidden=24, learning_rate=5e-3, snapshot_epochs=(0, 1, 3), progress=False
+)
+SYNTHETIC = dict(n_units=40, n_steps=30, n_classes=4)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return make_synthetic_splits(192, 64, seed=5, **SYNTHETIC)
+
+
+@pytest.fixture(scope="module")
+def split_files(tmp_path_factory, splits):
+    directory = tmp_path_factory.mktemp("data")
+    save_spikes(directory / "train.h5", splits[0])
+    save_spikes(directory / "test.h5", splits[1])
+    return directory / "train.h5", directory / "test.h5"
+
+
+def _run(tmp_path, name, ratio=0.8, sigma=0.1, noise=0.0, seed=0):
+    return RunSpec(tmp_path / name, ratio=ratio, sigma_init=sigma, noise_frac=noise, seed=seed, experiment="test")
+
+
+def _outputs(run_dir: Path):
+    history = pd.read_csv(run_dir / "history.csv")
+    weights = {e: load_snapshot(run_dir / f"weights_epoch-{e}.npz") for e in (0, 1, 3)}
+    return history, weights
+
+
+def test_training_learns_and_writes_every_output(tmp_path, splits):
+    run = _run(tmp_path, "run", noise=0.1)
+    options = TrainOptions(**{**OPTIONS, "epochs": 6, "snapshot_epochs": (0, 1, 6)})
+    (summary,) = train_pack([run], *splits, options)
+    history = pd.read_csv(run.run_dir / "history.csv")
+    assert list(history.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "diverged"]
+    assert history["epoch"].tolist() == list(range(1, 7))
+    assert history["test_acc"].iloc[-1] > 0.6  # 4 classes: chance is 0.25
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert summary["status"] == "completed" and summary["final_test_acc"] == pytest.approx(history["test_acc"].iloc[-1])
+    recorded = json.loads((run.run_dir / "run.json").read_text())
+    assert recorded["params"]["sigma_init"] == 0.1 and recorded["seed"] == 0
+    assert recorded["provenance"]["torch_version"] == torch.__version__
+    assert not (run.run_dir / "checkpoint.pt").exists()
+    with h5py.File(run.run_dir / "probe.h5") as probe:
+        assert probe["input"].shape == (16, 30, 40)
+        assert probe["epoch-6/hidden"].shape == (16, 30, 24)
+        assert probe["epoch-6/output"].shape == (16, 31, 4)
+        np.testing.assert_array_equal(probe["input"][:], splits[1].dense(np.arange(16)))
+
+
+def test_dale_bound_holds_after_noisy_updates(tmp_path, splits):
+    """Large update noise pushes many weights across zero; every one of them must be clipped."""
+    run = _run(tmp_path, "noisy", ratio=0.5, sigma=0.2, noise=1.0)
+    free = _run(tmp_path, "free", ratio=None, sigma=0.2, noise=1.0)
+    train_pack([run, free], *splits, TrainOptions(**OPTIONS))
+    for epoch in (1, 3):
+        snapshot = load_snapshot(run.run_dir / f"weights_epoch-{epoch}.npz")
+        assert snapshot.constrained and snapshot.excitatory.sum() == 12
+        assert (snapshot.w_in >= 0).all()
+        assert (snapshot.w_out[snapshot.excitatory] >= 0).all()
+        assert (snapshot.w_out[~snapshot.excitatory] <= 0).all()
+        assert (snapshot.w_in == 0).mean() > 0.1  # the bound was really exercised
+        unconstrained = load_snapshot(free.run_dir / f"weights_epoch-{epoch}.npz")
+        assert not unconstrained.constrained and (unconstrained.w_in < 0).mean() > 0.2
+
+
+def test_same_seed_same_history_and_weights(tmp_path, splits):
+    runs = [_run(tmp_path, f"r{i}", noise=0.2, seed=7) for i in range(2)]
+    for run in runs:
+        train_pack([run], *splits, TrainOptions(**OPTIONS))
+    (h0, w0), (h1, w1) = _outputs(runs[0].run_dir), _outputs(runs[1].run_dir)
+    pd.testing.assert_frame_equal(h0.drop(columns="seconds"), h1.drop(columns="seconds"))
+    for epoch in w0:
+        np.testing.assert_array_equal(w0[epoch].w_in, w1[epoch].w_in)
+    other = _run(tmp_path, "other", noise=0.2, seed=8)
+    train_pack([other], *splits, TrainOptions(**OPTIONS))
+    assert not np.array_equal(_outputs(other.run_dir)[1][3].w_in, w0[3].w_in)
+
+
+def test_run_in_a_pack_equals_the_run_trained_alone(tmp_path, splits):
+    """K = 4 networks with different ratio, σ, noise and seed in one pass; each equals its solo run."""
+    settings = [(0.8, 0.1, 0.0, 0), (0.5, 0.3, 0.2, 1), (None, 0.1, 0.0, 2), (1.0, 0.2, 0.1, 3)]
+    pack = [_run(tmp_path / "pack", f"k{i}", *s) for i, s in enumerate(settings)]
+    train_pack(pack, *splits, TrainOptions(**OPTIONS))
+    for i, s in enumerate(settings):
+        alone = _run(tmp_path / "alone", f"k{i}", *s)
+        train_pack([alone], *splits, TrainOptions(**OPTIONS))
+        (h_pack, w_pack), (h_alone, w_alone) = _outputs(pack[i].run_dir), _outputs(alone.run_dir)
+        np.testing.assert_allclose(h_pack["test_acc"], h_alone["test_acc"], atol=1e-12)
+        np.testing.assert_allclose(h_pack["train_loss"], h_alone["train_loss"], rtol=1e-5)
+        for epoch in w_pack:
+            np.testing.assert_allclose(w_pack[epoch].w_in, w_alone[epoch].w_in, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(w_pack[epoch].w_out, w_alone[epoch].w_out, rtol=1e-5, atol=1e-7)
+
+
+def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(tmp_path, splits, monkeypatch):
+    options = TrainOptions(**OPTIONS)
+    reference = _run(tmp_path / "reference", "run", noise=0.2, seed=3)
+    train_pack([reference], *splits, options)
+
+    interrupted = _run(tmp_path / "interrupted", "run", noise=0.2, seed=3)
+    original = PackTrainer.train_epoch
+    calls = {"n": 0}
+
+    def crash_in_second_epoch(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill in epoch 2")
+        return original(self)
+
+    monkeypatch.setattr(PackTrainer, "train_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_pack([interrupted], *splits, options)
+    assert (interrupted.run_dir / "checkpoint.pt").exists()
+    assert not (interrupted.run_dir / "run.json").exists()  # the partial run is not complete
+    monkeypatch.setattr(PackTrainer, "train_epoch", original)
+    train_pack([interrupted], *splits, options)
+
+    (h_ref, w_ref), (h_res, w_res) = _outputs(reference.run_dir), _outputs(interrupted.run_dir)
+    pd.testing.assert_frame_equal(h_ref.drop(columns="seconds"), h_res.drop(columns="seconds"))
+    for epoch in w_ref:
+        np.testing.assert_array_equal(w_ref[epoch].w_in, w_res[epoch].w_in)
+        np.testing.assert_array_equal(w_ref[epoch].w_out, w_res[epoch].w_out)
+
+
+def test_sigkill_then_restart_resumes_from_checkpoint(tmp_path, split_files):
+    """A real SIGKILL of the training process during epoch 2, then the same command again."""
+    train_path, test_path = split_files
+    command = [
+        sys.executable, "-m", "eisnn", "train", "--train", str(train_path), "--test", str(test_path),
+        "--ratio", "0.8", "--sigma", "0.1", "--noise", "0.2", "--seed", "4",
+        "--epochs", "4", "--batch-size", "8", "--n-hidden", "24", "--learning-rate", "5e-3",
+        "--snapshot-epochs", "0", "1", "4",
+    ]
+    killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
+    subprocess.run(command + ["--out", str(reference_dir)], check=True, capture_output=True)
+    process = subprocess.Popen(command + ["--out", str(killed_dir)], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (killed_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed_dir / "run.json").exists()
+    resumed = subprocess.run(command + ["--out", str(killed_dir)], check=True, capture_output=True, text=True)
+    assert "resumed 1 run(s) from their epoch-" in resumed.stderr
+    for name in ("weights_epoch-1.npz", "weights_epoch-4.npz"):
+        a, b = load_snapshot(reference_dir / name), load_snapshot(killed_dir / name)
+        np.testing.assert_array_equal(a.w_in, b.w_in)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(reference_dir / "history.csv").drop(columns="seconds"),
+        pd.read_csv(killed_dir / "history.csv").drop(columns="seconds"),
+    )
+
+
+def test_diverged_run_is_recorded_and_does_not_stop_its_pack(tmp_path, splits):
+    """One network of a pack gets a non-finite loss; it is marked diverged, the other trains on."""
+    options = TrainOptions(**OPTIONS)
+    healthy_alone = _run(tmp_path / "alone", "healthy")
+    train_pack([healthy_alone], *splits, options)
+
+    diverging, healthy = _run(tmp_path / "pack", "diverging", ratio=None), _run(tmp_path / "pack", "healthy")
+    for run in (diverging, healthy):
+        run.run_dir.mkdir(parents=True)
+    trainer = PackTrainer([diverging, healthy], *splits, options)
+    trainer.w_out[0, 0, 0] = float("inf")  # a weight blown up by a bad update
+    trainer.fit()
+    summaries = trainer.write_outputs(time.time())
+
+    assert [s["status"] for s in summaries] == ["diverged", "completed"]
+    history = pd.read_csv(diverging.run_dir / "history.csv")
+    assert history["epoch"].tolist() == [1] and history["diverged"].tolist() == [True]
+    recorded = json.loads((diverging.run_dir / "run.json").read_text())
+    assert recorded["status"] == "diverged" and recorded["diverged_epoch"] == 1
+    for epoch in (0, 1, 3):  # every snapshot exists, so the rest of the DAG can go on
+        assert (diverging.run_dir / f"weights_epoch-{epoch}.npz").exists()
+    (h_pack, w_pack), (h_alone, w_alone) = _outputs(healthy.run_dir), _outputs(healthy_alone.run_dir)
+    np.testing.assert_allclose(h_pack["test_acc"], h_alone["test_acc"], atol=1e-12)
+    np.testing.assert_allclose(w_pack[3].w_in, w_alone[3].w_in, rtol=1e-5, atol=1e-7)
+
+
+def test_options_reject_bad_values():
+    with pytest.raises(ValueError, match="snapshot_epochs"):
+        TrainOptions(epochs=3, snapshot_epochs=(0, 5))
+    with pytest.raises(ValueError, match="unknown training option"):
+        TrainOptions.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="surrogate"):
+        TrainOptions(surrogate="sigmoid")
+    with pytest.raises(ValueError, match="ratio"):
+        RunSpec("x", ratio=1.5, sigma_init=0.1, noise_frac=0.0, seed=0)
+    assert TrainOptions.from_dict({"epochs": 7, "snapshot_epochs": [0, "last"]}).snapshot_epochs == (0, 7)
