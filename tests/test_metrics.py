@@ -371,3 +371,37 @@ def test_non_finite_snapshot_is_reported_not_simulated(tmp_path, fake_model):
     assert bool(summary.loc[0, "weights_finite"]) and not bool(summary.loc[4, "weights_finite"])
     assert np.isnan(summary.loc[4, "accuracy"])
     assert set(tables["van_rossum"]["epoch"]) == {0}
+
+
+def test_compute_run_metrics_with_real_model(tmp_path):
+    """Contract check with eisnn.model: the tables agree with a direct iter_activity pass."""
+    model = pytest.importorskip("eisnn.model")
+    data_mod = pytest.importorskip("eisnn.data")
+    dataset = data_mod.make_synthetic(40, n_units=30, n_steps=25, n_classes=4, seed=1)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    exc = np.arange(10) < 8
+    rng = np.random.default_rng(0)
+    for epoch in (0, 1):
+        w_in = np.abs(rng.normal(0, 0.3, size=(30, 10))).astype(np.float32)
+        w_out = (np.abs(rng.normal(0, 0.1, size=(10, 4))) * np.where(exc, 1, -1)[:, None]).astype(np.float32)
+        write_npz(run_dir, SnapshotWeights(epoch, w_in, w_out, exc, True))
+    config = model.ModelConfig()
+    tables = compute_run_metrics(run_dir, dataset, batch_size=16, model_config=config)
+    summary = tables["summary"].set_index("epoch")
+    for epoch in (0, 1):
+        snap = model.load_snapshot(run_dir / f"weights_epoch-{epoch}.npz")
+        hidden, output, idx = [], [], []
+        for i, h, o in model.iter_activity(snap, dataset, 40, config):
+            idx.append(i)
+            hidden.append(h)
+            output.append(o)
+        hidden, output = np.concatenate(hidden), np.concatenate(output)
+        labels = np.asarray(dataset.labels)[np.concatenate(idx)]
+        assert hidden.any(), "test weights should make the hidden layer spike"
+        assert summary.loc[epoch, "hidden_firing_rate_hz"] == pytest.approx(firing_rate_hz(hidden))
+        accuracy = (output.max(axis=1).argmax(axis=1) == labels).mean()
+        assert summary.loc[epoch, "accuracy"] == pytest.approx(accuracy)
+        vr = tables["van_rossum"].query("epoch == @epoch").set_index("category")["distance"]
+        expected = population_distance_means(van_rossum_all_pairs(hidden), exc)
+        assert vr.to_dict() == pytest.approx(expected, rel=1e-12)

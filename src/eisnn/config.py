@@ -81,6 +81,31 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
+def coerce_cli_values(value: Any) -> Any:
+    """Give typed values to the strings that ``--config`` leaves inside nested values.
+
+    Snakemake parses ``--config key=value`` itself but keeps every scalar nested in a mapping
+    or list as a string (``"[0, 5]"`` -> ``["0", "5"]``). Each such string is read back as a
+    YAML scalar (``"5"`` -> 5, ``"null"`` -> None, ``"true"`` -> True) or a float (``"1e-3"``).
+    """
+    if isinstance(value, Mapping):
+        return {key: coerce_cli_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [coerce_cli_values(item) for item in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if parsed is None or isinstance(parsed, (bool, int, float)):
+            return parsed
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def available_presets(presets_dir: str | os.PathLike) -> list[str]:
     """Names of the presets (``<name>.yaml`` files) in ``presets_dir``."""
     directory = Path(presets_dir)
@@ -185,11 +210,17 @@ def _format_error(error) -> str:
     return message
 
 
+def _error_order(error) -> tuple:
+    """Sort key of errors: shallowest first, then list order, then specific before anyOf/oneOf."""
+    path = [(0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in error.absolute_path]
+    return (len(path), path, error.validator in ("anyOf", "oneOf"))
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Check ``config`` against the JSON schema; raise one :class:`ConfigError` on the first problem.
 
-    With several problems the most relevant one is reported (jsonschema's ``best_match``) and
-    the count of the others is added.
+    With several problems the one nearest the top level is reported (the first in list
+    order among equals), and the count of the others is added.
     """
     import jsonschema
 
@@ -198,7 +229,11 @@ def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     errors = list(validator.iter_errors(config))
     if not errors:
         return
-    best = jsonschema.exceptions.best_match(errors)
+    best = min(errors, key=_error_order)
+    if best.validator in ("anyOf", "oneOf") and best.context:
+        deeper = jsonschema.exceptions.best_match(best.context)
+        if len(deeper.absolute_path) > len(best.absolute_path):
+            best = deeper
     message = _format_error(best)
     others = len(errors) - 1
     if others:
@@ -496,7 +531,7 @@ def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]
 
 
 def raw_file_names(dataset: str) -> list[str]:
-    """The raw files a dataset is built from (their names in ``data_dir`` or the download folder)."""
+    """The raw files of a dataset as the download writes them."""
     from eisnn import data
 
     if dataset == "fmnist":
@@ -506,33 +541,58 @@ def raw_file_names(dataset: str) -> list[str]:
     return []
 
 
-def raw_source(cfg: WorkflowConfig, dataset: str, base_dir: str | os.PathLike = ".") -> tuple[str, bool]:
-    """Where a raw dataset comes from: ``(directory, downloaded)``.
+def _accepted_names(dataset: str, downloaded: str) -> tuple[str, ...]:
+    """Names under which a raw file is accepted in a data_dir, in the order the loader prefers."""
+    if dataset == "shd":
+        return (downloaded.removesuffix(".gz"), downloaded)  # eisnn.data reads a plain .h5 first
+    return (downloaded,)
 
-    A configured ``data_dir`` that exists is used in place (relative paths resolve against
-    ``base_dir``, the working directory). Otherwise, if ``download`` is true, the download
-    folder ``<raw_dir>/<dataset>``; otherwise a :class:`ConfigError`.
+
+@dataclass(frozen=True)
+class RawSource:
+    """Where the raw files of a dataset come from."""
+
+    directory: str
+    files: tuple[str, ...]
+    downloaded: bool
+
+
+def raw_source(cfg: WorkflowConfig, dataset: str, base_dir: str | os.PathLike = ".") -> RawSource:
+    """The raw files of ``dataset``: in its ``data_dir``, or in the download folder.
+
+    A configured ``data_dir`` (relative paths start at ``base_dir``, the working directory)
+    that holds every raw file is used in place. Otherwise the files are downloaded into
+    ``<raw_dir>/<dataset>/``, unless ``download`` is false: then a :class:`ConfigError` says
+    which folder and which files are missing.
     """
     settings = cfg.raw.get("datasets", {}).get(dataset, {})
     data_dir = settings.get("data_dir")
     download = settings.get("download", True)
+    names = raw_file_names(dataset)
     if data_dir:
-        path = Path(data_dir)
-        resolved = path if path.is_absolute() else Path(base_dir) / path
-        if resolved.is_dir():
-            return str(path), False
+        root = Path(data_dir) if Path(data_dir).is_absolute() else Path(base_dir) / data_dir
+        found = []
+        for name in names:
+            present = [n for n in _accepted_names(dataset, name) if (root / n).is_file()]
+            if present:
+                found.append(f"{data_dir.rstrip('/')}/{present[0]}")
+        if len(found) == len(names):
+            return RawSource(data_dir.rstrip("/"), tuple(found), False)
         if not download:
+            what = "is not a directory" if not root.is_dir() else "lacks some of the raw files"
             raise ConfigError(
-                f"invalid config: datasets.{dataset}.data_dir: {data_dir!r} is not a directory "
-                f"(looked in {resolved.resolve()}), and datasets.{dataset}.download is false; name the "
-                f"folder that holds {', '.join(raw_file_names(dataset))} or set download: true"
+                f"invalid config: datasets.{dataset}.data_dir: {data_dir!r} {what} (looked in "
+                f"{root.resolve()}), and datasets.{dataset}.download is false; name the folder that "
+                f"holds {', '.join(names)} or set download: true"
             )
     elif not download:
         raise ConfigError(
             f"invalid config: datasets.{dataset}.data_dir: missing, and datasets.{dataset}.download is "
-            f"false; name the folder that holds {', '.join(raw_file_names(dataset))} or set download: true"
+            f"false, so the raw {dataset} files have no source; name the folder that holds "
+            f"{', '.join(names)} or set download: true"
         )
-    return f"{cfg.raw_dir}/{dataset}", True
+    directory = f"{cfg.raw_dir}/{dataset}"
+    return RawSource(directory, tuple(f"{directory}/{name}" for name in names), True)
 
 
 def check_data_sources(cfg: WorkflowConfig, base_dir: str | os.PathLike = ".") -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,20 +142,21 @@ class VanRossumAccumulator:
             chunk = batch[start : start + VR_CHUNK]
             n = chunk.shape[0]
             # [n, H, T] float64, contiguous so that R K is one GEMM over all neurons.
-            r_ht = chunk.transpose(1, 2).to(torch.float64).contiguous()
+            r_ht = torch.empty(n, self.n_hidden, self.n_steps, dtype=torch.float64)
+            r_ht.copy_(chunk.transpose(1, 2))
             rk = torch.mm(r_ht.view(n * self.n_hidden, self.n_steps), self._kernel)
             gram = torch.bmm(rk.view(n, self.n_hidden, self.n_steps), r_ht.transpose(1, 2))
             diag = torch.diagonal(gram, dim1=1, dim2=2).clone()
-            dist = gram.mul_(-2.0).add_(diag[:, :, None]).add_(diag[:, None, :])
-            dist.mul_(0.5).clamp_(min=0.0).sqrt_()
-            self._sum += dist.sum(0)
+            # 2·d² = G_aa + G_bb − 2 G_ab; the factor sqrt(½) is applied once, to the sum.
+            two_d2 = gram.mul_(-2.0).add_(diag[:, :, None]).add_(diag[:, None, :])
+            self._sum += two_d2.clamp_(min=0.0).sqrt_().sum(0)
             self.n_samples += n
 
     def mean(self) -> np.ndarray:
         """Mean distance matrix [H, H] over the samples added so far (zero diagonal)."""
         if self.n_samples == 0:
             raise ValueError("no samples were added")
-        out = (self._sum / self.n_samples).numpy()
+        out = (self._sum * math.sqrt(0.5) / self.n_samples).numpy()
         np.fill_diagonal(out, 0.0)
         return out
 
@@ -410,7 +412,7 @@ def compute_run_metrics(
     model_config=None,
     *,
     tau_ms: float = 1.0,
-    dt_ms: float = DT_MS,
+    dt_ms: float | None = None,
     n_weight_bins: int = 50,
     vr_seed: int = 0,
 ) -> dict[str, pd.DataFrame]:
@@ -422,12 +424,15 @@ def compute_run_metrics(
     ``numpy.random.default_rng(vr_seed)`` (all samples if None or ≥ n_samples), the same subset
     for every snapshot. Snapshots whose weights are not finite (diverged runs) are not
     simulated; they appear in ``summary`` with ``weights_finite`` False and NaN metrics.
+    ``dt_ms`` defaults to ``model_config.dt_ms`` (1 ms); ``tau_ms`` is the Van Rossum τ.
 
     Returns the tables named in :data:`METRIC_FILES` (columns in docs/formats.md).
     """
     model = importlib.import_module("eisnn.model")
     if model_config is None:
         model_config = model.ModelConfig()
+    if dt_ms is None:
+        dt_ms = float(getattr(model_config, "dt_ms", DT_MS))
     paths = snapshot_paths(run_dir)
     if not paths:
         raise FileNotFoundError(f"no weights_epoch-<e>.npz snapshot in {run_dir}")

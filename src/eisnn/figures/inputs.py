@@ -1,0 +1,97 @@
+"""Reading the tables the figures plot: the run table and the per-run metric CSVs.
+
+Formats: the run table is ``results/<experiment>/stats/runs.csv`` (:func:`eisnn.stats.collect_run_table`);
+per-run tables are ``<run_dir>/metrics/<name>.csv`` (:data:`eisnn.metrics.METRIC_FILES`) and
+``<run_dir>/history.csv``. Runs are joined on ``run_dir``, normalised with :func:`run_key`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from eisnn.metrics import METRIC_FILES
+
+BOOL_COLUMNS = ("constrained", "diverged", "success")
+
+
+def run_key(run_dir: str | os.PathLike) -> str:
+    """Canonical form of a run directory path, used to join tables."""
+    return os.path.normpath(str(run_dir))
+
+
+def _as_bool(series: pd.Series) -> pd.Series:
+    if series.dtype == bool:
+        return series
+    return series.astype(str).str.strip().str.lower().isin({"true", "1", "1.0", "yes"})
+
+
+def read_run_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """The run table (a path to ``runs.csv`` or a DataFrame), typed, with ``run_key`` and ``outcome``.
+
+    ``outcome`` is ``"diverged"`` for diverged runs, else ``"successful"``/``"failed"`` from
+    the table's ``success`` column (SPEC §3).
+    """
+    table = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source)
+    for column in BOOL_COLUMNS:
+        if column in table:
+            table[column] = _as_bool(table[column])
+    for column in ("ratio", "sigma_init", "noise_frac"):
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
+    table["run_key"] = [run_key(d) for d in table["run_dir"]]
+    table["outcome"] = np.where(
+        table["diverged"], "diverged", np.where(table["success"], "successful", "failed")
+    )
+    return table
+
+
+def read_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """A CSV path or an already loaded DataFrame (copied)."""
+    return source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source)
+
+
+def read_run_metrics(run_dirs: Iterable[str | os.PathLike], name: str, missing_ok: bool = True) -> pd.DataFrame:
+    """Concatenate ``<run_dir>/metrics/<name>.csv`` over runs, with a ``run_key`` column first.
+
+    ``name`` is a key of :data:`eisnn.metrics.METRIC_FILES` (e.g. ``"activity_class"``).
+    Runs without the file are skipped if ``missing_ok`` (an empty frame if none has it).
+    """
+    if name not in METRIC_FILES:
+        raise KeyError(f"unknown metrics table {name!r}; expected one of {sorted(METRIC_FILES)}")
+    return _concat_per_run(run_dirs, Path("metrics") / METRIC_FILES[name], missing_ok)
+
+
+def read_histories(run_dirs: Iterable[str | os.PathLike], missing_ok: bool = True) -> pd.DataFrame:
+    """Concatenate ``<run_dir>/history.csv`` over runs, with a ``run_key`` column first."""
+    return _concat_per_run(run_dirs, Path("history.csv"), missing_ok)
+
+
+def _concat_per_run(run_dirs, relative: Path, missing_ok: bool) -> pd.DataFrame:
+    frames = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / relative
+        if not path.exists():
+            if missing_ok:
+                continue
+            raise FileNotFoundError(f"{path} is missing")
+        frame = pd.read_csv(path)
+        frame.insert(0, "run_key", run_key(run_dir))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_key"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def with_run_key(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``run_key`` from a ``run_dir`` column if a per-run table was given with ``run_dir``."""
+    if "run_key" not in frame.columns:
+        if "run_dir" not in frame.columns:
+            raise KeyError("per-run table needs a run_key or run_dir column")
+        frame = frame.copy()
+        frame.insert(0, "run_key", [run_key(d) for d in frame["run_dir"]])
+    return frame

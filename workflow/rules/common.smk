@@ -1,0 +1,175 @@
+# Configuration, path patterns and the helper functions the rules share.
+#
+# Run identity: a run is <results>/<experiment>/ratio-<r>/sigma-<s>/noise-<n>/seed-<k>/.
+# A training job trains a *pack*: one grid point and a chunk of its seeds (runs_per_job of
+# them, in the order listed). Its declared output is the pack marker
+# <results>/<experiment>/ratio-<r>/sigma-<s>/noise-<n>/pack-<seeds>.json, written after every
+# run of the pack is complete; the per-run rules depend on the marker of the pack holding
+# their run. See eisnn.config for the expansion and the labels.
+
+import eisnn.config as eiconfig
+from eisnn.metrics import METRIC_FILES
+from snakemake.exceptions import WorkflowError
+
+try:
+    CFG = eiconfig.load_workflow_config(
+        config,
+        overrides=eiconfig.deep_merge(
+            workflow.config_settings.overwrite_config,
+            eiconfig.coerce_cli_values(dict(workflow.config_settings.config)),
+        ),
+        config_dir="config",
+        base_dir=".",
+    )
+except eiconfig.ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+RESULTS = CFG.results_dir
+RUN = eiconfig.RUN_DIR.replace("{results_dir}", RESULTS)
+PACK = eiconfig.PACK_MARKER.replace("{results_dir}", RESULTS)
+POINT = "ratio-{ratio}_sigma-{sigma}_noise-{noise}"
+LOGS = f"{RESULTS}/logs"
+ENV = "../../environment.yml"
+STATS_FILES = {
+    "runs": "runs.csv",
+    "ttests": "ttests.csv",
+    "ttests_md": "ttests.md",
+    "van_rossum_table": "van_rossum_table.csv",
+    "van_rossum_table_md": "van_rossum_table.md",
+}
+
+# Figure rules (workflow/rules/figures.smk) add their outputs here, per experiment, so that
+# `figures`, `all` and the experiment targets build them.
+FIGURES = {name: [] for name in eiconfig.EXPERIMENTS}
+
+
+wildcard_constraints:
+    experiment="|".join(eiconfig.EXPERIMENTS),
+    dataset="fmnist|shd|synthetic",
+    ratio=r"none|[0-9.]+",
+    sigma=r"[0-9.]+",
+    noise=r"[0-9.]+",
+    seed=r"[0-9]+",
+    seeds=r"[0-9][0-9+-]*",
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def raw_inputs(wildcards):
+    """The raw files an encoding reads: those in data_dir if complete, else the downloaded ones."""
+    if wildcards.dataset not in eiconfig.RAW_DATASETS:
+        return []
+    return list(eiconfig.raw_source(CFG, wildcards.dataset).files)
+
+
+def raw_directory(wildcards):
+    if wildcards.dataset not in eiconfig.RAW_DATASETS:
+        return None
+    return eiconfig.raw_source(CFG, wildcards.dataset).directory
+
+
+def download_outputs(dataset):
+    return [
+        f"{CFG.raw_dir}/{dataset}/{name}" for name in eiconfig.raw_file_names(dataset)
+    ]
+
+
+def dataset_of(wildcards):
+    return CFG.experiment(wildcards.experiment).dataset
+
+
+def encoded_split(split):
+    """Input function: the encoded split of the experiment's dataset."""
+    return lambda wildcards: CFG.encoded(dataset_of(wildcards), split)
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def pack_runs(wildcards):
+    """RunSpec keyword arguments of every run of the pack."""
+    pack = CFG.pack(
+        wildcards.experiment,
+        wildcards.ratio,
+        wildcards.sigma,
+        wildcards.noise,
+        wildcards.seeds,
+    )
+    return [run.spec(RESULTS) for run in pack.runs]
+
+
+def train_options(wildcards):
+    return CFG.experiment(wildcards.experiment).train_options
+
+
+def train_resource(name, default):
+    """Resource callable: the experiment's `resources.<name>` (config), else ``default``."""
+    return lambda wildcards: CFG.experiment(wildcards.experiment).resources.get(
+        name, default
+    )
+
+
+# -- per-run metrics --------------------------------------------------------------------------
+
+
+def pack_marker_of_run(wildcards):
+    pack = CFG.pack_of_run(
+        wildcards.experiment,
+        wildcards.ratio,
+        wildcards.sigma,
+        wildcards.noise,
+        wildcards.seed,
+    )
+    return pack.marker(RESULTS)
+
+
+def model_options(wildcards):
+    """The neuron constants and readout of the experiment (for eisnn.model.ModelConfig)."""
+    keys = (
+        "dt_ms",
+        "tau_syn_ms",
+        "tau_mem_ms",
+        "threshold",
+        "surrogate",
+        "surrogate_scale",
+        "readout",
+    )
+    options = train_options(wildcards)
+    return {key: options[key] for key in keys if key in options}
+
+
+def run_metrics_files(run_dir):
+    return [f"{run_dir}/metrics/{name}" for name in METRIC_FILES.values()]
+
+
+# -- statistics and targets -------------------------------------------------------------------
+
+
+def statistics_inputs(wildcards):
+    """The metric files the run table reads, for every run of the experiment."""
+    return [
+        f"{run_dir}/metrics/{METRIC_FILES[name]}"
+        for run_dir in CFG.run_dirs(wildcards.experiment)
+        for name in ("summary", "van_rossum")
+    ]
+
+
+def statistics_outputs(experiment):
+    return [f"{RESULTS}/{experiment}/stats/{file}" for file in STATS_FILES.values()]
+
+
+def experiment_targets(experiment):
+    """Everything one experiment target builds: runs, metrics, statistics, figures."""
+    if experiment not in CFG.enabled:
+        raise WorkflowError(
+            f"experiment {experiment} is disabled (experiments.{experiment}.enabled: false); "
+            f"enable it in the config or with --configfile"
+        )
+    return [*statistics_outputs(experiment), *FIGURES[experiment]]
+
+
+def all_targets():
+    return [
+        path for experiment in CFG.enabled for path in experiment_targets(experiment)
+    ]

@@ -1,0 +1,24 @@
+# Per-run metrics (SPEC §4): rates, activity, Van Rossum distances, ISIs, weight histograms.
+# One job per run; its input is the marker of the pack that trained the run.
+
+
+rule run_metrics:
+    input:
+        pack=pack_marker_of_run,
+        test=encoded_split("test"),
+    output:
+        **{name: f"{RUN}/metrics/{file}" for name, file in METRIC_FILES.items()},
+    log:
+        f"{LOGS}/metrics/{{experiment}}/{POINT}_seed-{{seed}}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=4000,
+    params:
+        run_dir=lambda wildcards: RUN.format(**wildcards),
+        model=model_options,
+        options=lambda wildcards: CFG.raw.get("metrics", {}),
+    script:
+        "../scripts/run_metrics.py"

@@ -1,0 +1,34 @@
+# Aggregation across the runs of an experiment: the run table and the statistics (SPEC §5).
+
+
+rule statistics:
+    input:
+        statistics_inputs,
+    output:
+        runs=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['runs']}",
+        ttests=report(
+            f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['ttests']}",
+            category="Statistics",
+            subcategory="{experiment}",
+            labels={"table": "t-tests against 100:0"},
+        ),
+        ttests_md=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['ttests_md']}",
+        van_rossum_table=report(
+            f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['van_rossum_table']}",
+            category="Statistics",
+            subcategory="{experiment}",
+            labels={"table": "Van Rossum distances (Tables 2/3)"},
+        ),
+        van_rossum_table_md=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['van_rossum_table_md']}",
+    log:
+        f"{LOGS}/statistics/{{experiment}}.log",
+    conda:
+        ENV
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        run_dirs=lambda wildcards: CFG.run_dirs(wildcards.experiment),
+        dataset=dataset_of,
+    script:
+        "../scripts/statistics.py"

@@ -1,0 +1,31 @@
+# Training: one job per pack (a grid point and a chunk of its seeds), K runs in one process.
+#
+# The job receives only its own parameters: its runs (params.runs) and its experiment's
+# training options (params.options). Snakemake reruns it when either changes, so adding a
+# seed or a σ/noise value schedules only the new packs, and changing an experiment's epochs
+# reruns that experiment's packs alone. The marker (output) is written after train_pack has
+# finished every run; a killed job leaves no marker, and the rerun resumes each run from its
+# checkpoint.pt.
+
+
+rule train:
+    input:
+        train=encoded_split("train"),
+        test=encoded_split("test"),
+    output:
+        marker=PACK,
+    log:
+        f"{LOGS}/train/{{experiment}}/{POINT}_pack-{{seeds}}.log",
+    benchmark:
+        f"{LOGS}/train/{{experiment}}/{POINT}_pack-{{seeds}}.benchmark.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        runtime=train_resource("train_runtime", 720),
+        mem_mb=train_resource("train_mem_mb", 4000),
+    params:
+        runs=pack_runs,
+        options=train_options,
+    script:
+        "../scripts/train.py"
