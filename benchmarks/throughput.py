@@ -1,0 +1,228 @@
+"""Training throughput of eisnn against a per-step PyTorch loop and snnTorch, on the same input.
+
+Each variant trains the same 80:20 network (Adam, batch 256, Dale bound after every step) on
+the same batches, in its own child process (so that its peak memory is its own), once per
+thread count; the best thread count counts. Prints network-epochs per hour, peak resident
+memory, and the ratios.
+
+    python benchmarks/throughput.py                  # Fashion-MNIST shapes: 784-100-10, T = 100
+    python benchmarks/throughput.py --shd            # SHD shapes: 700-200-20, T = 200
+    python benchmarks/throughput.py --threads 1 2 --batches 20
+
+snnTorch is a benchmark-only extra: `pip install -e '.[bench]'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FMNIST = dict(n_in=784, n_hidden=100, n_out=10, n_steps=100, n_train=60000)
+SHD = dict(n_in=700, n_hidden=200, n_out=20, n_steps=200, n_train=8156)
+BATCH = 256
+ALPHA, BETA = math.exp(-1 / 5), math.exp(-1 / 10)
+
+
+def make_input(shape: dict, n_samples: int, shd: bool, data_dir: Path | None):
+    """Real latency-coded Fashion-MNIST when available, else Poisson spikes of SHD-like density."""
+    from eisnn.data import SpikeDataset, encode_fashion_mnist
+
+    if not shd and data_dir is not None and data_dir.exists():
+        return encode_fashion_mnist(data_dir, "test").subset(np.arange(n_samples))
+    rng = np.random.default_rng(0)
+    density = 0.03 if shd else 330 / (784 * 100)  # SHD: ≈ 4 200 binned spikes per sample
+    dense = rng.random((n_samples, shape["n_steps"], shape["n_in"])) < density
+    sample, step, unit = np.nonzero(dense)
+    labels = rng.integers(0, shape["n_out"], n_samples)
+    return SpikeDataset(sample, step, unit, labels, shape["n_steps"], shape["n_in"], shape["n_out"])
+
+
+def initial_weights(shape: dict, seed: int = 0):
+    from eisnn.model import ModelConfig, init_weights, reference_weight_scale
+
+    generator = torch.Generator().manual_seed(seed)
+    sigma_out = reference_weight_scale(shape["n_hidden"], ModelConfig())
+    return init_weights(shape["n_in"], shape["n_hidden"], shape["n_out"], 0.8, 0.01, sigma_out, generator)
+
+
+def bench_eisnn(dataset, shape, n_batches):
+    from eisnn.data import SpikeDataset  # noqa: F401  (dataset is one)
+    from eisnn.model import ModelConfig, dale_bound_, forward_backward, make_input_batch, readout_kernel
+    from eisnn.train import Adam
+
+    config = ModelConfig()
+    w_in, w_out, excitatory = initial_weights(shape)
+    w_in, w_out = w_in[None].contiguous(), w_out[None].contiguous()
+    out_sign = torch.where(torch.as_tensor(excitatory), 1.0, -1.0).view(1, -1, 1)
+    constrained = torch.ones(1, 1, 1, dtype=torch.bool)
+    optimizer = Adam([w_in, w_out], 2e-4, (0.9, 0.999), 1e-8)
+    kernel = readout_kernel(shape["n_steps"], config)
+
+    def step(indices):
+        batch = make_input_batch(dataset, indices[None])
+        result = forward_backward(w_in, w_out, batch, config, kernel)
+        optimizer.step([result.grad_w_in, result.grad_w_out])
+        dale_bound_(w_in, w_out, out_sign, constrained)
+        return result.loss.item()
+
+    return step
+
+
+def bench_loop(dataset, shape, n_batches):
+    """The straightforward implementation: dense input, per-step autograd loop, torch.optim.Adam."""
+    from eisnn.model import ModelConfig
+
+    config = ModelConfig()
+    w_in0, w_out0, excitatory = initial_weights(shape)
+    w_in = w_in0.clone().requires_grad_(True)
+    w_out = w_out0.clone().requires_grad_(True)
+    sign = torch.where(torch.as_tensor(excitatory), 1.0, -1.0).unsqueeze(1)
+    optimizer = torch.optim.Adam([w_in, w_out], lr=2e-4)
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return (x > 0).float()
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad / (config.surrogate_scale * x.abs() + 1.0) ** 2
+
+    def step(indices):
+        x = torch.as_tensor(dataset.dense(indices), dtype=torch.float32)
+        labels = torch.as_tensor(dataset.labels[indices])
+        syn = torch.zeros(len(indices), shape["n_hidden"])
+        mem = torch.zeros_like(syn)
+        out_syn = torch.zeros(len(indices), shape["n_out"])
+        out_mem = torch.zeros_like(out_syn)
+        trace = [out_mem]
+        for t in range(shape["n_steps"]):
+            spikes = Spike.apply(mem - 1.0)
+            new_syn = ALPHA * syn + x[:, t] @ w_in
+            mem = (BETA * mem + syn) * (1.0 - spikes.detach())
+            syn = new_syn
+            out_syn, out_mem = ALPHA * out_syn + spikes @ w_out, BETA * out_mem + out_syn
+            trace.append(out_mem)
+        peak, _ = torch.stack(trace, 1).max(1)
+        loss = torch.nn.functional.nll_loss(torch.log_softmax(peak, -1), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            w_in.clamp_(min=0)
+            w_out.mul_((w_out * sign >= 0).float())
+        return loss.item()
+
+    return step
+
+
+def bench_snntorch(dataset, shape, n_batches):
+    """snnTorch's idiom: nn.Linear + snn.Synaptic per step (reset to zero, fast-sigmoid surrogate)."""
+    import snntorch as snn
+    from snntorch import surrogate
+
+    w_in0, w_out0, excitatory = initial_weights(shape)
+    fc1 = torch.nn.Linear(shape["n_in"], shape["n_hidden"], bias=False)
+    fc2 = torch.nn.Linear(shape["n_hidden"], shape["n_out"], bias=False)
+    with torch.no_grad():
+        fc1.weight.copy_(w_in0.t())
+        fc2.weight.copy_(w_out0.t())
+    lif = snn.Synaptic(alpha=ALPHA, beta=BETA, spike_grad=surrogate.fast_sigmoid(slope=100), reset_mechanism="zero")
+    readout = snn.Synaptic(alpha=ALPHA, beta=BETA, threshold=1e9, reset_mechanism="none")
+    sign = torch.where(torch.as_tensor(excitatory), 1.0, -1.0).unsqueeze(0)
+    optimizer = torch.optim.Adam(list(fc1.parameters()) + list(fc2.parameters()), lr=2e-4)
+
+    def step(indices):
+        x = torch.as_tensor(dataset.dense(indices), dtype=torch.float32)
+        labels = torch.as_tensor(dataset.labels[indices])
+        syn, mem = lif.init_synaptic()
+        out_syn, out_mem = readout.init_synaptic()
+        trace = []
+        for t in range(shape["n_steps"]):
+            spikes, syn, mem = lif(fc1(x[:, t]), syn, mem)
+            _, out_syn, out_mem = readout(fc2(spikes), out_syn, out_mem)
+            trace.append(out_mem)
+        peak, _ = torch.stack(trace, 1).max(1)
+        loss = torch.nn.functional.nll_loss(torch.log_softmax(peak, -1), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            fc1.weight.clamp_(min=0)
+            fc2.weight.mul_((fc2.weight * sign >= 0).float())
+        return loss.item()
+
+    return step
+
+
+VARIANTS = {"eisnn": bench_eisnn, "pytorch_loop": bench_loop, "snntorch": bench_snntorch}
+
+
+def _measure(job):
+    variant, threads, shd, data_dir, n_batches, warmup = job
+    torch.set_num_threads(threads)
+    shape = SHD if shd else FMNIST
+    dataset = make_input(shape, (n_batches + warmup) * BATCH, shd, data_dir)
+    step = VARIANTS[variant](dataset, shape, n_batches)
+    batches = np.arange((n_batches + warmup) * BATCH).reshape(-1, BATCH)
+    for indices in batches[:warmup]:
+        step(indices)
+    started = time.perf_counter()
+    for indices in batches[warmup:]:
+        step(indices)
+    seconds_per_batch = (time.perf_counter() - started) / n_batches
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    epoch_seconds = seconds_per_batch * (shape["n_train"] // BATCH)
+    return variant, threads, 3600.0 / epoch_seconds, peak_mb, dataset.n_events / dataset.n_samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shd", action="store_true", help="SHD shapes (700-200-20, T = 200) and input density")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batches", type=int, default=12, help="timed batches per variant")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/fashion-mnist"
+    )
+    args = parser.parse_args()
+
+    jobs = [(v, t, args.shd, args.data_dir, args.batches, args.warmup) for v in args.variants for t in args.threads]
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for job in jobs:  # one child at a time: the variants never compete for the cores
+        with context.Pool(1) as pool:
+            results.append(pool.apply(_measure, (job,)))
+    shape = SHD if args.shd else FMNIST
+    print(
+        f"{'SHD' if args.shd else 'Fashion-MNIST'} shapes {shape['n_in']}-{shape['n_hidden']}-{shape['n_out']}, "
+        f"T = {shape['n_steps']}, batch {BATCH}, {results[0][4]:.0f} input spikes per sample, "
+        f"{shape['n_train'] // BATCH} batches per epoch, {torch.__version__}"
+    )
+    print(f"{'variant':14s} {'threads':>7s} {'net-epochs/h':>13s} {'peak MB':>8s}")
+    best = {}
+    for variant, threads, rate, peak_mb, _ in results:
+        print(f"{variant:14s} {threads:7d} {rate:13.1f} {peak_mb:8.0f}")
+        if rate > best.get(variant, (0,))[0]:
+            best[variant] = (rate, threads)
+    if "eisnn" in best:
+        for other in ("pytorch_loop", "snntorch"):
+            if other in best:
+                ratio = best["eisnn"][0] / best[other][0]
+                print(
+                    f"eisnn ({best['eisnn'][1]} thread) / {other} ({best[other][1]} thread, best): {ratio:.2f}x"
+                )
+
+
+if __name__ == "__main__":
+    main()

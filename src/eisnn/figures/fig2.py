@@ -1,0 +1,189 @@
+"""Fig 2: accuracy under noisy weight updates (2b) and the difference from 100:0 (2c-e)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from eisnn.figures import style
+from eisnn.figures.inputs import read_run_table, read_table
+
+DEFAULT_NOISE_LEVELS = (0.2, 0.4, 0.6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig 2b
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: Sequence | None = None):
+    """Fig 2b: accuracy (mean of the last 10 epochs) against σ_noise/σ_init, one colour per ratio.
+
+    The mean over runs is a line with markers; each run is a point, nudged sideways by ratio
+    so that the ratios do not hide each other. Returns ``(figure, data)``: one row per run.
+    """
+    runs = read_run_table(run_table)
+    order = style.ordered_ratios(ratios if ratios is not None else runs["ratio"])
+    data = pd.DataFrame({
+        "run_dir": runs["run_dir"],
+        "ratio": runs["ratio"],
+        "ratio_label": [style.ratio_text(r) for r in runs["ratio"]],
+        "sigma_init": runs["sigma_init"],
+        "noise_frac": runs["noise_frac"],
+        "seed": runs["seed"],
+        "outcome": runs["outcome"],
+        "accuracy_pct": 100 * runs[accuracy].to_numpy(dtype=float),
+    })
+    levels = np.sort(data["noise_frac"].dropna().unique())
+    span = float(levels.max() - levels.min()) if levels.size > 1 else 1.0
+    step = 0.008 * span
+    data["x_plotted"] = data["noise_frac"]
+    for i, ratio in enumerate(order):
+        mask = style.same_ratio(data["ratio"], ratio)
+        data.loc[mask, "x_plotted"] = data.loc[mask, "noise_frac"] + (i - (len(order) - 1) / 2) * step
+
+    with style.context():
+        fig = style.new_figure(style.COLUMN_WIDTH * 1.5, 2.8)
+        ax = fig.subplots()
+        handles = []
+        for ratio in order:
+            sub = data[style.same_ratio(data["ratio"], ratio)]
+            color = style.ratio_color(ratio)
+            finite = sub[np.isfinite(sub["accuracy_pct"])]
+            ax.scatter(finite["x_plotted"], finite["accuracy_pct"], s=5, color=color, alpha=0.45,
+                       linewidths=0, zorder=2)
+            diverged = sub[sub["outcome"] == "diverged"]
+            if len(diverged):
+                ax.scatter(diverged["x_plotted"], diverged["accuracy_pct"].fillna(0), s=12, marker="X",
+                           color=color, linewidths=0.3, zorder=3)
+            means = finite.groupby("noise_frac")["accuracy_pct"].mean()
+            ax.plot(means.index, means.to_numpy(), color=color, lw=1.1, marker="o", ms=2.5, zorder=4)
+            handles.append(Line2D([], [], color=color, lw=1.1, marker="o", ms=2.5,
+                                  label=f"{style.ratio_text(ratio)} (n = {len(sub)})"))
+        if data.empty:
+            style.annotate_empty(ax, "no runs in the run table")
+        else:
+            handles.append(Line2D([], [], ls="", marker="o", ms=2.5, color="0.5", alpha=0.6,
+                                  label="individual runs"))
+            if (data["outcome"] == "diverged").any():
+                handles.append(Line2D([], [], ls="", marker="X", ms=3.5, color="0.3", label="diverged run"))
+            ax.legend(handles=handles, title="E:I ratio", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.set_xlabel("update noise σ_noise / σ_init")
+        ax.set_ylabel("test accuracy, mean of last 10 epochs (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", color="0.9", lw=0.5)
+    return fig, data
+
+
+def build_fig2b(run_table_path, out_stem, **options):
+    """Read ``runs.csv``, draw Fig 2b and write ``<out_stem>.pdf/.png/.data.csv``."""
+    fig, data = plot_accuracy_vs_noise(run_table_path, **options)
+    return style.write_figure(fig, data, out_stem)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig 2c-e
+# ---------------------------------------------------------------------------------------------
+
+
+def difference_table(ttests, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS) -> pd.DataFrame:
+    """Rows of ``ttests.csv`` at the given noise levels, in percentage points, with a panel letter.
+
+    ``se_pp`` is the standard error of the difference of means, sqrt(sd²/n + sd_ref²/n_ref).
+    If the table holds several σ_init, the smallest is used (the noise experiment has one).
+    """
+    table = read_table(ttests)
+    for column in ("noise_frac", "ratio", "sigma_init"):
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
+    if "sigma_init" in table and table["sigma_init"].nunique() > 1:
+        table = table[np.isclose(table["sigma_init"], table["sigma_init"].min())]
+    rows = []
+    for i, level in enumerate(noise_levels):
+        sub = table[np.isclose(table["noise_frac"].to_numpy(dtype=float), level)].sort_values("ratio")
+        for _, r in sub.iterrows():
+            se = np.sqrt(r["sd"] ** 2 / r["n"] + r["sd_ref"] ** 2 / r["n_ref"]) if r["n"] and r["n_ref"] else np.nan
+            rows.append({
+                "panel": "cde"[i] if i < 3 else str(i),
+                "noise_frac": float(level),
+                "ratio": r["ratio"],
+                "ratio_label": style.ratio_text(r["ratio"]),
+                "n": r["n"],
+                "n_ref": r["n_ref"],
+                "mean_pct": 100 * r["mean"],
+                "mean_ref_pct": 100 * r["mean_ref"],
+                "mean_diff_pp": 100 * r["mean_diff"],
+                "se_pp": 100 * se,
+                "p": r["p"],
+                "p_holm": r["p_holm"],
+                "stars": r["stars"] if isinstance(r["stars"], str) else "",
+                "reason": r["reason"] if isinstance(r.get("reason"), str) else "",
+            })
+    columns = ["panel", "noise_frac", "ratio", "ratio_label", "n", "n_ref", "mean_pct", "mean_ref_pct",
+               "mean_diff_pp", "se_pp", "p", "p_holm", "stars", "reason"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS,
+                                   ratios: Sequence | None = None):
+    """Fig 2c-e: mean accuracy difference of each ratio from 100:0 at three noise levels.
+
+    Bars are mean differences (percentage points) with ± 1 standard error; stars are from the
+    two-sided t-tests of ``ttests.csv`` (raw p: * < .05, ** < .01, *** < .001; "ns" otherwise).
+    A noise level without runs gets a "no runs" panel. Returns ``(figure, data)``.
+    """
+    data = difference_table(ttests, noise_levels)
+    order = [r for r in style.ordered_ratios(ratios if ratios is not None else data["ratio"])
+             if not style.is_unconstrained(r) and not np.isclose(r, 1.0)]
+    finite = data[["mean_diff_pp", "se_pp"]].to_numpy(dtype=float)
+    extent = np.nanmax(np.abs(finite[:, 0]) + np.nan_to_num(finite[:, 1])) if len(data) and np.isfinite(finite[:, 0]).any() else 1.0
+    extent = max(float(extent), 0.5)
+
+    with style.context():
+        fig = style.new_figure(style.FULL_WIDTH, 2.3)
+        axes = np.atleast_1d(fig.subplots(1, len(noise_levels), sharey=True))
+        for i, (ax, level) in enumerate(zip(axes, noise_levels)):
+            letter = "cde"[i] if i < 3 else ""
+            ax.set_title(f"σ_noise = {level:g} σ_init")
+            style.panel_letter(ax, letter)
+            sub = data[np.isclose(data["noise_frac"], level)]
+            if sub.empty:
+                style.annotate_empty(ax, f"no runs at σ_noise = {level:g} σ_init")
+                continue
+            positions = np.arange(len(order))
+            for x, ratio in zip(positions, order):
+                row = sub[np.isclose(sub["ratio"], ratio)]
+                if row.empty:
+                    ax.text(x, 0, "no runs", rotation=90, ha="center", va="bottom", fontsize=5,
+                            color=style.OKABE_ITO["grey"])
+                    continue
+                r = row.iloc[0]
+                diff = r["mean_diff_pp"]
+                if not np.isfinite(diff):
+                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=5, color=style.OKABE_ITO["grey"])
+                    continue
+                ax.bar(x, diff, width=0.7, color=style.ratio_color(ratio), edgecolor="black", linewidth=0.4)
+                se = r["se_pp"] if np.isfinite(r["se_pp"]) else 0.0
+                ax.errorbar(x, diff, yerr=se, color="black", lw=0.7, capsize=1.5)
+                label = r["stars"] or ""
+                if label:
+                    tip = diff + np.sign(diff or 1) * (se + 0.04 * extent)
+                    ax.text(x, tip, label, ha="center", va="bottom" if diff >= 0 else "top",
+                            fontsize=6 if label != "ns" else 5, color="black" if label != "ns" else "0.4")
+            ax.axhline(0, color="black", lw=0.6)
+            ax.set_xticks(positions, [style.ratio_text(r) for r in order], rotation=45, ha="right",
+                          rotation_mode="anchor")
+            ax.set_xlabel("E:I ratio")
+            ax.set_xlim(-0.6, len(order) - 0.4)
+        axes[0].set_ylabel("accuracy difference from 100:0\n(percentage points)")
+        axes[0].set_ylim(-1.3 * extent, 1.3 * extent)
+    return fig, data
+
+
+def build_fig2cde(ttests_path, out_stem, **options):
+    """Read ``ttests.csv``, draw Fig 2c-e and write ``<out_stem>.pdf/.png/.data.csv``."""
+    fig, data = plot_difference_from_reference(ttests_path, **options)
+    return style.write_figure(fig, data, out_stem)

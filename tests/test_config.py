@@ -1,0 +1,381 @@
+"""eisnn.config: presets, schema errors, grid expansion and packing (no Snakemake needed)."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eisnn import config as ec
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "config"
+SCHEMA = ec.load_schema(CONFIG_DIR / "schemas" / "config.schema.yaml")
+BASE = ec.load_yaml(CONFIG_DIR / "config.yaml")
+
+
+def merged(preset=None, overrides=None):
+    config = dict(BASE, preset=preset)
+    return ec.apply_preset(config, CONFIG_DIR / "presets", overrides)
+
+
+def problem(config, base_dir=None) -> str:
+    """The message of the ConfigError that ``config`` raises."""
+    with pytest.raises(ec.ConfigError) as info:
+        cfg = ec.build(config, SCHEMA)
+        if base_dir is not None:
+            ec.check_data_sources(cfg, base_dir)
+    return str(info.value)
+
+
+def with_change(path, value, config=None):
+    """A copy of the base config with the value at ``path`` (a list of keys) replaced."""
+    config = copy.deepcopy(config if config is not None else dict(BASE))
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# The full-paper grid
+# ---------------------------------------------------------------------------------------------
+
+
+def test_default_config_is_valid_and_every_experiment_enabled():
+    cfg = ec.build(merged(), SCHEMA)
+    assert cfg.enabled == ["fmnist_sigma", "shd_sigma", "fmnist_noise"]
+    assert cfg.results_dir == "results"
+
+
+def test_full_paper_run_counts():
+    """Counted from SPEC §3 by hand: 5 ratios × 18 σ × 8 seeds + 8 baseline runs; 8 × 10 × 16."""
+    cfg = ec.build(merged(), SCHEMA)
+    sigma_runs = 5 * 18 * 8 + 8
+    assert len(cfg.experiments["fmnist_sigma"].runs()) == sigma_runs == 728
+    assert len(cfg.experiments["shd_sigma"].runs()) == sigma_runs
+    assert len(cfg.experiments["fmnist_noise"].runs()) == 8 * 10 * 16 == 1280
+    # runs_per_job 8: one pack per grid point of the σ sweeps, two per noise grid point
+    assert len(cfg.experiments["fmnist_sigma"].packs()) == 5 * 18 + 1
+    assert len(cfg.experiments["fmnist_noise"].packs()) == 8 * 10 * 2
+    runs = [run for e in cfg.experiments.values() for run in e.runs()]
+    assert len({run.run_dir(cfg.results_dir) for run in runs}) == len(runs)
+
+
+def test_sigma_grids_are_18_log_spaced_values_rounded_to_3_digits():
+    for name, low, high in (("fmnist_sigma", 3e-4, 1e-1), ("shd_sigma", 3e-5, 1e-1)):
+        values = BASE["experiments"][name]["sigma_init"]
+        expected = [float(f"{v:.3g}") for v in np.logspace(np.log10(low), np.log10(high), 18)]
+        assert values == pytest.approx(expected, rel=1e-12)
+
+
+def test_unconstrained_runs_include_the_reference_scale():
+    cfg = ec.build(merged(), SCHEMA)
+    fmnist = cfg.experiments["fmnist_sigma"]
+    assert fmnist.baseline_sigma == 0.0238
+    assert cfg.experiments["shd_sigma"].baseline_sigma == 0.0252
+    assert 0.0238 in fmnist.sigmas_for(None) and 0.0238 not in fmnist.sigmas_for(0.8)
+    assert len(fmnist.sigmas_for(None)) == 19
+    baseline_dirs = [r.run_dir("results") for r in fmnist.runs() if r.ratio is None and r.sigma_init == 0.0238]
+    assert baseline_dirs[0] == "results/fmnist_sigma/ratio-none/sigma-0.0238/noise-0/seed-0"
+    assert len(baseline_dirs) == 8
+    # the noise experiment has no unconstrained ratio, hence no baseline
+    assert cfg.experiments["fmnist_noise"].baseline_sigma is None
+
+
+def test_reference_sigma_matches_the_model():
+    from eisnn.model import ModelConfig, reference_weight_scale
+
+    for n_in in (784, 700, 100):
+        exact = reference_weight_scale(n_in, ModelConfig())
+        assert ec.reference_sigma(n_in) == float(f"{exact:.3g}")
+    assert ec.reference_sigma(784) == 0.0238
+
+
+def test_training_options_merge_defaults_overrides_and_epochs():
+    cfg = ec.build(merged(), SCHEMA)
+    shd = cfg.experiments["shd_sigma"].train_options
+    fmnist = cfg.experiments["fmnist_sigma"].train_options
+    assert shd["epochs"] == 200 and shd["n_hidden"] == 200 and shd["snapshot_epochs"] == [0, 1, 10, 200]
+    assert fmnist["epochs"] == 30 and fmnist["n_hidden"] == 100 and fmnist["snapshot_epochs"] == [0, 1, 10, 30]
+    assert fmnist["learning_rate"] == 2e-4 and fmnist["adam_betas"] == [0.9, 0.999]
+    assert cfg.experiments["shd_sigma"].resources["train_runtime"] == 2880
+
+
+def test_train_options_are_accepted_by_the_training_library():
+    from eisnn.train import TrainOptions
+
+    cfg = ec.build(merged(), SCHEMA)
+    for experiment in cfg.experiments.values():
+        options = TrainOptions.from_dict(experiment.train_options)
+        assert options.epochs == experiment.training["epochs"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels and packing
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, label",
+    [(None, "none"), (1.0, "1"), (0, "0"), (0.8, "0.8"), (0.001, "0.001"), (3e-5, "0.00003"), (0.0238, "0.0238")],
+)
+def test_format_value(value, label):
+    assert ec.format_value(value) == label
+
+
+def test_format_value_is_injective_on_the_grids():
+    values = BASE["experiments"]["fmnist_sigma"]["sigma_init"] + BASE["experiments"]["shd_sigma"]["sigma_init"]
+    labels = {ec.format_value(v) for v in values}
+    assert len(labels) == len(set(values))
+    assert all(float(label) == v for label, v in zip(map(ec.format_value, values), values))
+
+
+@pytest.mark.parametrize(
+    "seeds, label", [([0, 1, 2, 3], "0-3"), ([8], "8"), ([0, 1, 5], "0-1+5"), ([3, 1], "3+1"), ([4, 5], "4-5")]
+)
+def test_seeds_label(seeds, label):
+    assert ec.seeds_label(seeds) == label
+
+
+def _packs(runs_per_job, seeds):
+    config = merged("smoke", {"runs_per_job": runs_per_job, "experiments": {"fmnist_noise": {"seeds": seeds}}})
+    cfg = ec.build(config, SCHEMA)
+    return cfg, cfg.experiments["fmnist_noise"].packs()
+
+
+def test_appending_seeds_keeps_the_existing_packs():
+    _, before = _packs(2, [0, 1, 2, 3])
+    cfg, after = _packs(2, [0, 1, 2, 3, 4, 5, 6])
+    assert set(before) < set(after)
+    new = set(after) - set(before)
+    assert {pack.seeds for pack in new} == {(4, 5), (6,)}
+    # every run belongs to exactly one pack, and the lookup by path labels finds it
+    runs = [run for pack in after for run in pack.runs]
+    assert len(runs) == len(set(runs)) == 2 * 1 * 2 * 7
+    for pack in after:
+        for run in pack.runs:
+            labels = run.labels
+            assert cfg.pack_of_run(labels["experiment"], labels["ratio"], labels["sigma"], labels["noise"], labels["seed"]) == pack
+        assert cfg.pack(*pack.labels.values()) == pack
+
+
+def test_packs_keep_the_listed_seed_order():
+    _, packs = _packs(3, [5, 1, 9, 2])
+    assert {pack.seeds for pack in packs} == {(5, 1, 9), (2,)}
+    assert packs[0].marker("r").endswith("/pack-5+1+9.json")
+
+
+def test_unknown_pack_or_run_is_a_config_error():
+    cfg = ec.build(merged("smoke"), SCHEMA)
+    with pytest.raises(ec.ConfigError, match="no run fmnist_noise/ratio-0.8/sigma-0.03/noise-0/seed-7"):
+        cfg.pack_of_run("fmnist_noise", "0.8", "0.03", "0", "7")
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets and overrides
+# ---------------------------------------------------------------------------------------------
+
+
+def test_smoke_preset_is_synthetic_and_tiny():
+    cfg = ec.build(merged("smoke"), SCHEMA)
+    assert cfg.results_dir == "results/smoke"
+    assert {e.dataset for e in cfg.experiments.values()} == {"synthetic"}
+    assert sum(len(e.runs()) for e in cfg.experiments.values()) <= 30
+    assert all(e.training["epochs"] <= 5 and e.training["n_hidden"] <= 50 for e in cfg.experiments.values())
+    ec.check_data_sources(cfg, ROOT)  # synthetic data needs no raw files
+
+
+def test_quick_preset_uses_the_fmnist_subset():
+    cfg = ec.build(merged("quick"), SCHEMA)
+    assert cfg.enabled == ["fmnist_sigma", "fmnist_noise"]
+    params = cfg.dataset_params("fmnist")
+    assert params["subset_train"] == 10000 and params["subset_test"] == 2000
+    shared = ROOT.parent / "shared" / "data" / "fashion-mnist"
+    source = ec.raw_source(cfg, "fmnist", ROOT)
+    if shared.is_dir():
+        assert not source.downloaded and source.directory == "../shared/data/fashion-mnist"
+    else:
+        assert source.downloaded and source.directory == "data/raw/fmnist"
+
+
+def test_overrides_win_over_the_preset():
+    config = merged("smoke", {"runs_per_job": 5, "experiments": {"fmnist_sigma": {"epochs": 4}}})
+    assert config["runs_per_job"] == 5
+    assert config["experiments"]["fmnist_sigma"]["epochs"] == 4
+    assert config["experiments"]["fmnist_sigma"]["dataset"] == "synthetic"  # from the preset
+    assert config["experiments"]["fmnist_sigma"]["seeds"] == [0, 1]
+
+
+def test_deep_merge_replaces_lists_and_merges_mappings():
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2}
+    result = ec.deep_merge(base, {"a": {"y": [3]}, "c": 4})
+    assert result == {"a": {"x": 1, "y": [3]}, "b": 2, "c": 4}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2}
+
+
+def test_unknown_preset_lists_the_available_ones():
+    with pytest.raises(ec.ConfigError) as info:
+        merged("smok")
+    message = str(info.value)
+    assert "preset" in message and "'smok'" in message and "quick, smoke" in message
+
+
+def test_coerce_cli_values():
+    nested = {"experiments": {"x": {"noise_fracs": ["0", "0.2", "20"], "ratios": ["0.5", "null"], "e": "1e-3"}}}
+    assert ec.coerce_cli_values(nested) == {
+        "experiments": {"x": {"noise_fracs": [0, 0.2, 20], "ratios": [0.5, None], "e": 1e-3}}
+    }
+    assert ec.coerce_cli_values({"preset": "smoke", "flag": "true"}) == {"preset": "smoke", "flag": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# One clear error per mistake
+# ---------------------------------------------------------------------------------------------
+
+
+def test_noise_given_as_percent():
+    message = problem(with_change(["experiments", "fmnist_noise", "noise_fracs"], [0, 5, 10, 20]))
+    assert "experiments.fmnist_noise.noise_fracs[1]: 5 is greater than the maximum of 1" in message
+    assert "noise is a fraction of sigma_init, not a percent" in message
+    assert "[and 2 more problems]" in message
+
+
+def test_ratio_outside_unit_interval():
+    message = problem(with_change(["experiments", "fmnist_sigma", "ratios"], [0.5, 80, None]))
+    assert "experiments.fmnist_sigma.ratios[1]: 80 is greater than the maximum of 1" in message
+    assert "0.8 = 80:20" in message
+    message = problem(with_change(["experiments", "shd_sigma", "ratios"], [-0.2]))
+    assert "experiments.shd_sigma.ratios[0]: -0.2 is less than the minimum of 0" in message
+
+
+def test_negative_or_zero_sigma():
+    message = problem(with_change(["experiments", "fmnist_noise", "sigma_init"], [-0.001]))
+    assert "experiments.fmnist_noise.sigma_init[0]: -0.001 is less than or equal to the minimum of 0" in message
+    assert "experiments.fmnist_noise.sigma_init[0]" in problem(with_change(["experiments", "fmnist_noise", "sigma_init"], [0]))
+
+
+def test_unknown_experiment():
+    config = copy.deepcopy(BASE)
+    config["experiments"]["fmnist_sigmaa"] = config["experiments"].pop("fmnist_sigma")
+    message = problem(config)
+    assert "experiments.fmnist_sigmaa: unknown key 'fmnist_sigmaa'" in message
+    assert "fmnist_noise, fmnist_sigma, shd_sigma" in message
+    assert "did you mean 'fmnist_sigma'?" in message
+
+
+def test_unknown_key_inside_an_experiment():
+    message = problem(with_change(["experiments", "fmnist_noise", "noise_levels"], [0.1]))
+    assert "experiments.fmnist_noise.noise_levels: unknown key 'noise_levels'" in message
+    assert "noise_fracs" in message
+
+
+def test_unknown_top_level_key():
+    message = problem(dict(BASE, result_dir="out"))
+    assert "result_dir: unknown key 'result_dir'" in message and "did you mean 'results_dir'?" in message
+
+
+def test_unknown_dataset():
+    message = problem(with_change(["experiments", "shd_sigma", "dataset"], "mnist"))
+    assert "experiments.shd_sigma.dataset: 'mnist' is not allowed; expected one of 'fmnist', 'shd', 'synthetic'" in message
+
+
+def test_empty_seed_list():
+    message = problem(with_change(["experiments", "fmnist_sigma", "seeds"], []))
+    assert "experiments.fmnist_sigma.seeds: the list is empty" in message
+
+
+def test_duplicate_seed():
+    message = problem(with_change(["experiments", "fmnist_sigma", "seeds"], [0, 1, 1]))
+    assert "experiments.fmnist_sigma.seeds: [0, 1, 1] lists a value twice" in message
+
+
+def test_zero_epochs():
+    message = problem(with_change(["experiments", "shd_sigma", "epochs"], 0))
+    assert "experiments.shd_sigma.epochs: 0 is less than the minimum of 1" in message
+
+
+def test_snapshot_epoch_beyond_epochs():
+    config = with_change(["experiments", "fmnist_noise", "epochs"], 5)
+    message = problem(config)
+    assert "training.snapshot_epochs[2]: 10 is beyond the 5 epochs of experiment fmnist_noise" in message
+    config = with_change(["experiments", "shd_sigma", "training", "snapshot_epochs"], [0, 250])
+    assert "experiments.shd_sigma.training.snapshot_epochs[1]: 250 is beyond the 200 epochs" in problem(config)
+
+
+def test_bad_snapshot_epoch_value():
+    message = problem(with_change(["training", "snapshot_epochs"], [0, "final"]))
+    assert "training.snapshot_epochs[1]: 'final' is not allowed; expected an integer or 'last'" in message
+
+
+def test_epochs_inside_experiment_training_block():
+    message = problem(with_change(["experiments", "shd_sigma", "training", "epochs"], 100))
+    assert "experiments.shd_sigma.training.epochs" in message and "experiments.shd_sigma.epochs" in message
+
+
+def test_wrong_type():
+    message = problem(with_change(["experiments", "fmnist_sigma", "epochs"], "thirty"))
+    assert "experiments.fmnist_sigma.epochs: 'thirty' has the wrong type; expected an integer" in message
+    message = problem(with_change(["runs_per_job"], 2.5))
+    assert "runs_per_job: 2.5 has the wrong type; expected an integer" in message
+
+
+def test_yaml_exponent_without_point_gets_a_hint():
+    message = problem(with_change(["experiments", "fmnist_noise", "sigma_init"], ["1e-3"]))
+    assert "experiments.fmnist_noise.sigma_init[0]: '1e-3' has the wrong type; expected a number" in message
+    assert "YAML reads 1e-3 as text" in message
+
+
+def test_missing_required_key():
+    config = copy.deepcopy(BASE)
+    del config["experiments"]["fmnist_noise"]["dataset"]
+    assert "experiments.fmnist_noise.dataset: missing (required)" in problem(config)
+
+
+def test_missing_data_dir_with_download_disabled(tmp_path):
+    config = with_change(["datasets", "shd", "download"], False)
+    message = problem(config, base_dir=tmp_path)
+    assert "datasets.shd.data_dir: missing, and datasets.shd.download is false" in message
+    assert "shd_train.h5.gz" in message
+    # a disabled experiment needs no data
+    config = with_change(["experiments", "shd_sigma", "enabled"], False, config)
+    ec.check_data_sources(ec.build(config, SCHEMA), tmp_path)
+
+
+def test_data_dir_that_does_not_exist_with_download_disabled(tmp_path):
+    config = with_change(["datasets", "fmnist"], {"data_dir": "nowhere", "download": False})
+    message = problem(config, base_dir=tmp_path)
+    assert "datasets.fmnist.data_dir: 'nowhere' is not a directory" in message
+
+
+def test_data_dir_is_used_in_place_when_complete(tmp_path):
+    (tmp_path / "raw").mkdir()
+    config = with_change(["datasets", "shd"], {"data_dir": "raw", "download": False})
+    cfg = ec.build(config, SCHEMA)
+    with pytest.raises(ec.ConfigError, match="lacks some of the raw files"):
+        ec.raw_source(cfg, "shd", tmp_path)
+    (tmp_path / "raw" / "shd_train.h5").write_bytes(b"")  # uncompressed is accepted too
+    (tmp_path / "raw" / "shd_test.h5.gz").write_bytes(b"")
+    source = ec.raw_source(cfg, "shd", tmp_path)
+    assert source == ec.RawSource("raw", ("raw/shd_train.h5", "raw/shd_test.h5.gz"), False)
+    # with download allowed, an incomplete data_dir falls back to the download folder
+    (tmp_path / "raw" / "shd_test.h5.gz").unlink()
+    config = with_change(["datasets", "shd", "download"], True, config)
+    source = ec.raw_source(ec.build(config, SCHEMA), "shd", tmp_path)
+    assert source.downloaded and source.files == ("data/raw/shd/shd_train.h5.gz", "data/raw/shd/shd_test.h5.gz")
+
+
+@pytest.mark.parametrize(
+    "path, value, where, shown",
+    [
+        (["experiments", "fmnist_noise", "noise_fracs"], [2], "experiments.fmnist_noise.noise_fracs[0]", "2"),
+        (["training", "surrogate"], "sigmoid", "training.surrogate", "'sigmoid'"),
+        (["datasets", "fmnist", "theta"], 1.5, "datasets.fmnist.theta", "1.5"),
+        (["experiments", "shd_sigma", "training"], {"readout": "mean"}, "experiments.shd_sigma.training.readout", "'mean'"),
+        (["resources", "train_runtime"], -5, "resources.train_runtime", "-5"),
+    ],
+)
+def test_errors_start_with_the_key_path_and_show_the_value(path, value, where, shown):
+    message = problem(with_change(path, value))
+    assert message.startswith(f"invalid config: {where}: {shown} ")

@@ -1,0 +1,239 @@
+"""The Snakemake workflow: DAG sizes, config errors, the smoke preset end to end, reruns.
+
+Each test runs Snakemake on a copy of Snakefile, workflow/ and config/ in a temporary folder.
+"""
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+METRIC_FILES = [
+    "summary.csv", "activity_class.csv", "activity_population.csv", "spikes_per_step.csv",
+    "van_rossum.csv", "isi.csv", "weights_hist.csv",
+]
+
+
+def copy_workflow(destination: Path) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy2(ROOT / name, destination / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("workflow", "config"):
+        shutil.copytree(ROOT / name, destination / name, ignore=ignore)
+    return destination
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 300) -> str:
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = result.stdout + result.stderr
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{output[-5000:]}")
+    return output
+
+
+def dry_run_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run schedules."""
+    output = snakemake(workdir, "--dry-run", *args)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        header = re.match(r"(?:local)?rule (\w+):", block)
+        if not header:
+            continue
+        found = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
+        wildcards = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
+        jobs.append((header.group(1), wildcards))
+    return jobs
+
+
+def count(jobs, rule, **wildcards) -> int:
+    return sum(1 for r, w in jobs if r == rule and all(w.get(k) == v for k, v in wildcards.items()))
+
+
+def seeds_in(label: str) -> list[int]:
+    """Seeds of a pack label: '0-7' -> 0..7, '0-1+5' -> [0, 1, 5]."""
+    seeds = []
+    for part in label.split("+"):
+        low, _, high = part.partition("-")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+# ---------------------------------------------------------------------------------------------
+# The full paper (dry run)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_full_paper_dag_matches_the_grid(tmp_path):
+    """Expected sizes from SPEC §3, counted independently of eisnn.config."""
+    workdir = copy_workflow(tmp_path / "wf")
+    jobs = dry_run_jobs(workdir, "figures")
+    per_experiment = {
+        # 4 constrained ratios × 18 σ + unconstrained × (18 σ + the 0.0238/0.0252 baseline), × 8 seeds
+        "fmnist_sigma": (4 * 18 + 19) * 8,
+        "shd_sigma": (4 * 18 + 19) * 8,
+        # 8 ratios × 1 σ × 10 noise levels × 16 seeds
+        "fmnist_noise": 8 * 10 * 16,
+    }
+    for experiment, n_runs in per_experiment.items():
+        assert count(jobs, "run_metrics", experiment=experiment) == n_runs, experiment
+        packs = [w for r, w in jobs if r == "train" and w["experiment"] == experiment]
+        assert sum(len(seeds_in(p["seeds"])) for p in packs) == n_runs
+        assert all(len(seeds_in(p["seeds"])) == 8 for p in packs)  # runs_per_job
+        assert count(jobs, "statistics", experiment=experiment) == 1
+    assert per_experiment == {"fmnist_sigma": 728, "shd_sigma": 728, "fmnist_noise": 1280}
+    assert count(jobs, "train") == 91 + 91 + 160
+    assert count(jobs, "encode") == 2
+    assert count(jobs, "download_fmnist") == count(jobs, "download_shd") == 1
+    baseline = [w for r, w in jobs if r == "train" and w["ratio"] == "none" and w["sigma"] in ("0.0238", "0.0252")]
+    assert {w["experiment"] for w in baseline} == {"fmnist_sigma", "shd_sigma"}
+
+
+def test_experiment_target_builds_one_experiment(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    jobs = dry_run_jobs(workdir, "fmnist_noise", "--config", "preset=smoke")
+    assert {w["experiment"] for r, w in jobs if "experiment" in w} == {"fmnist_noise"}
+    assert count(jobs, "run_metrics") == 2 * 2 * 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration errors through Snakemake
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_config_stops_the_dry_run_with_one_clear_error(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    output = snakemake(
+        workdir, "--dry-run", "--config", "experiments={fmnist_noise: {noise_fracs: [0, 20]}}", check=False
+    )
+    assert "experiments.fmnist_noise.noise_fracs[1]: 20 is greater than the maximum of 1" in output
+    assert "not a percent" in output
+    assert "Traceback" not in output
+
+
+def test_unknown_preset_is_one_error_listing_the_presets(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    output = snakemake(workdir, "--dry-run", "--config", "preset=tiny", check=False)
+    assert "unknown preset 'tiny'; available presets: quick, smoke" in output
+
+
+def test_lint_and_format():
+    output = subprocess.run(
+        [*SNAKEMAKE, "--lint", "--directory", str(ROOT)], capture_output=True, text=True, timeout=120
+    )
+    assert "Congratulations, your workflow is in a good condition!" in output.stdout + output.stderr
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed")
+    result = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The smoke preset end to end, then incremental reruns on its results
+# ---------------------------------------------------------------------------------------------
+
+
+def smoke_run_dirs() -> set[str]:
+    """Every run directory of the smoke preset, enumerated from the preset file by hand."""
+    preset = yaml.safe_load((ROOT / "config" / "presets" / "smoke.yaml").read_text())
+    label = lambda v: "none" if v is None else f"{v:g}"  # noqa: E731
+    dirs = set()
+    for name, spec in preset["experiments"].items():
+        for ratio in spec["ratios"]:
+            sigmas = list(spec["sigma_init"]) + ([0.0666] if ratio is None else [])  # 7(1-e^-0.1)/√100
+            for sigma, noise, seed in itertools.product(sigmas, spec["noise_fracs"], spec["seeds"]):
+                dirs.add(f"results/smoke/{name}/ratio-{label(ratio)}/sigma-{label(sigma)}/noise-{label(noise)}/seed-{seed}")
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke preset built for real once: (workdir, wall seconds)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    started = time.perf_counter()
+    snakemake(workdir, "--cores", "2", "figures", "--config", "preset=smoke", timeout=600)
+    return workdir, time.perf_counter() - started
+
+
+@pytest.mark.slow
+def test_smoke_preset_builds_every_run(smoke):
+    workdir, seconds = smoke
+    print(f"smoke preset: {seconds:.0f} s")
+    expected = smoke_run_dirs()
+    assert len(expected) == 10 + 4 + 8
+    for run_dir in sorted(expected):
+        path = workdir / run_dir
+        for name in ("history.csv", "probe.h5", "run.json", *(f"weights_epoch-{e}.npz" for e in (0, 1, 3))):
+            assert (path / name).is_file(), f"{run_dir}/{name}"
+        for name in METRIC_FILES:
+            assert (path / "metrics" / name).is_file(), f"{run_dir}/metrics/{name}"
+        assert not (path / "checkpoint.pt").exists()
+        assert len(pd.read_csv(path / "history.csv")) == 3
+        assert json.loads((path / "run.json").read_text())["status"] in ("completed", "diverged")
+    listed = set()
+    for experiment in ("fmnist_sigma", "shd_sigma", "fmnist_noise"):
+        stats = workdir / "results" / "smoke" / experiment / "stats"
+        for name in ("runs.csv", "ttests.csv", "ttests.md", "van_rossum_table.csv", "van_rossum_table.md"):
+            assert (stats / name).is_file()
+        table = pd.read_csv(stats / "runs.csv")
+        assert set(table["experiment"]) == {experiment}
+        listed |= set(table["run_dir"])
+    assert listed == expected
+    markers = list((workdir / "results" / "smoke").glob("*/ratio-*/sigma-*/noise-*/pack-*.json"))
+    assert len(markers) == 5 + 2 + 4
+    assert snakemake(workdir, "--dry-run", "figures", "--config", "preset=smoke").count("Nothing to be done") == 1
+
+
+@pytest.mark.slow
+def test_appending_a_seed_schedules_only_the_new_runs(smoke):
+    workdir, _ = smoke
+    jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "experiments={fmnist_noise: {seeds: [0, 1, 2]}}")
+    trained = [w for r, w in jobs if r == "train"]
+    assert len(trained) == 2 * 2 and {w["seeds"] for w in trained} == {"2"}
+    assert {w["seed"] for r, w in jobs if r == "run_metrics"} == {"2"} and count(jobs, "run_metrics") == 4
+    assert [w["experiment"] for r, w in jobs if r == "statistics"] == ["fmnist_noise"]
+    assert count(jobs, "encode") == 0
+
+
+@pytest.mark.slow
+def test_adding_a_sigma_schedules_only_its_runs(smoke):
+    workdir, _ = smoke
+    jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "experiments={shd_sigma: {sigma_init: [0.01, 0.3, 0.1]}}")
+    assert {(r, w.get("sigma")) for r, w in jobs if r in ("train", "run_metrics")} == {("train", "0.1"), ("run_metrics", "0.1")}
+    assert count(jobs, "run_metrics") == 2
+
+
+@pytest.mark.slow
+def test_changing_epochs_reruns_only_that_experiments_training(smoke):
+    workdir, _ = smoke
+    jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "experiments={shd_sigma: {epochs: 4}}")
+    assert count(jobs, "train") == count(jobs, "train", experiment="shd_sigma") == 2
+    assert count(jobs, "run_metrics") == count(jobs, "run_metrics", experiment="shd_sigma") == 4
+    assert [w["experiment"] for r, w in jobs if r == "statistics"] == ["shd_sigma"]
+
+
+@pytest.mark.slow
+def test_changing_a_metrics_option_reruns_metrics_and_statistics_only(smoke):
+    workdir, _ = smoke
+    jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "metrics={max_samples: 40}")
+    assert count(jobs, "train") == 0 and count(jobs, "encode") == 0
+    assert count(jobs, "run_metrics") == 22 and count(jobs, "statistics") == 3
