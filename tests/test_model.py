@@ -38,7 +38,11 @@ def test_decay_constants_match_spec():
     assert reference_weight_scale(784, config) == pytest.approx(0.0238, abs=5e-5)
 
 
-def test_hidden_layer_follows_the_equations_step_by_step():
+BACKENDS = pytest.mark.parametrize("backend", ["compiled", "torch"])
+
+
+@BACKENDS
+def test_hidden_layer_follows_the_equations_step_by_step(backend):
     """One neuron driven by hand-picked input currents, against the equations written out."""
     config = ModelConfig()
     n_steps = 12
@@ -48,7 +52,7 @@ def test_hidden_layer_follows_the_equations_step_by_step():
     )
     w_in = torch.full((1, 1, 1), 3.0, dtype=torch.float64)
     w_out = torch.tensor([[[1.0, -1.0]]], dtype=torch.float64)
-    spikes, voltage_out = simulate(w_in, w_out, dataset, np.array([0]), config)
+    spikes, voltage_out = simulate(w_in, w_out, dataset, np.array([0]), config, backend=backend)
 
     alpha, beta = config.alpha, config.beta
     x = np.zeros(n_steps)
@@ -78,9 +82,10 @@ def test_readout_kernel_is_the_impulse_response_of_both_filters():
     assert np.all(np.triu(kernel[:6, :6], k=0) == 0)  # causal: U[t] never sees Y[t] or later
 
 
+@BACKENDS
 @pytest.mark.parametrize("surrogate", ["fast_sigmoid", "exponential"])
 @pytest.mark.parametrize("readout", ["max", "per_step"])
-def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout):
+def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout, backend):
     """Event-driven, hand-differentiated ensemble code == dense autograd loop, per network."""
     config = ModelConfig(surrogate=surrogate, readout=readout, surrogate_scale=10.0 if surrogate == "exponential" else 100.0)
     nets = [_weights(data.n_units, 24, data.n_classes, sigma, 0.3, seed) for sigma, seed in [(0.4, 1), (0.7, 2), (1.0, 3)]]
@@ -89,7 +94,7 @@ def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout
     indices = np.stack([np.arange(16), np.arange(16, 32), np.arange(8, 24)])
     batch = make_input_batch(data, indices)
     kernel = readout_kernel(data.n_steps, config, dtype=torch.float64)
-    result = forward_backward(w_in, w_out, batch, config, kernel)
+    result = forward_backward(w_in, w_out, batch, config, kernel, backend=backend)
 
     for k in range(3):
         ref_in = w_in[k].clone().requires_grad_(True)
@@ -108,7 +113,8 @@ def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout
         torch.testing.assert_close(result.grad_w_out[k], ref_out.grad, rtol=1e-7, atol=1e-12)
 
 
-def test_silent_network_has_zero_gradient_with_max_readout(data):
+@BACKENDS
+def test_silent_network_has_zero_gradient_with_max_readout(data, backend):
     """A silent hidden layer ties every readout at U[0] = 0: max-over-time gives no gradient."""
     config = ModelConfig()
     w_in, w_out, _ = _weights(data.n_units, 20, data.n_classes, 1e-4, 0.3, 0)

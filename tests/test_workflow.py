@@ -112,6 +112,12 @@ def test_experiment_target_builds_one_experiment(tmp_path):
     assert count(jobs, "run_metrics") == 2 * 2 * 2
 
 
+def test_disabled_experiment_target_is_a_clear_error(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    output = snakemake(workdir, "--dry-run", "shd_sigma", "--config", "preset=quick", check=False)
+    assert "experiment shd_sigma is disabled (experiments.shd_sigma.enabled: false)" in output
+
+
 # ---------------------------------------------------------------------------------------------
 # Configuration errors through Snakemake
 # ---------------------------------------------------------------------------------------------

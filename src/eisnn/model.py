@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -67,11 +68,11 @@ def reference_weight_scale(n_presynaptic: int, config: ModelConfig) -> float:
     return 7.0 * (1.0 - config.beta) / math.sqrt(n_presynaptic)
 
 
-def surrogate_derivative(voltage: torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """∂S/∂V used in place of the Heaviside's derivative."""
-    distance = (voltage - config.threshold).abs_().mul_(config.surrogate_scale)
+def surrogate_derivative_(voltage: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """∂S/∂V used in place of the Heaviside's derivative, computed in place over `voltage`."""
+    distance = voltage.sub_(config.threshold).abs_().mul_(config.surrogate_scale)
     if config.surrogate == "fast_sigmoid":
-        return distance.add_(1.0).pow_(-2)
+        return distance.add_(1.0).reciprocal_().square_()
     return distance.neg_().exp_()
 
 
@@ -95,23 +96,47 @@ def readout_kernel(n_steps: int, config: ModelConfig, device=None, dtype=torch.f
 
 @dataclass
 class InputBatch:
-    """The input spikes of one batch for K networks, as two bag lists for `embedding_bag`.
+    """The input spikes of one batch for K networks: row r = k·B + b holds sample indices[k, b].
 
-    With X viewed as [T·K·B, H] and W_in as [K·n_in, H]: bag r of (`current_input`,
-    `current_offsets`) lists the W_in rows summed into row r of X (forward); bag j of
-    (`weight_input`, `weight_offsets`) lists the X rows whose gradients add up in row j of W_in
-    (backward). Both are gather-sums, with no dense [T, n_in] input anywhere.
+    `step` and `unit` list the events of every row, ordered by row then step; `row_offsets`
+    [K·B + 1] points into them. The torch backend's `bags` are built on first use.
     """
 
-    current_input: torch.Tensor
-    current_offsets: torch.Tensor
-    weight_input: torch.Tensor
-    weight_offsets: torch.Tensor
+    row_offsets: np.ndarray
+    step: np.ndarray
+    unit: np.ndarray
     labels: torch.Tensor  # [K, B] int64
     n_steps: int
     n_networks: int
     batch_size: int
     n_units: int
+    device: torch.device
+
+    @cached_property
+    def bags(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`embedding_bag` lists for the torch backend.
+
+        With X viewed as [T·K·B, H] and W_in as [K·n_in, H]: bag r of (inputs, offsets) lists the
+        W_in rows summed into row r of X (forward); bag j of the second pair lists the X rows
+        whose gradients add up in row j of W_in (backward).
+        """
+        rows = self.n_networks * self.batch_size
+        flat_pos = np.repeat(np.arange(rows), np.diff(self.row_offsets))
+        network = flat_pos // self.batch_size
+        current_row = self.step.astype(np.int64) * rows + flat_pos  # ((t·K + k)·B + b)
+        weight_row = network * self.n_units + self.unit
+        # Stable radix sorts on small integers: by step gives (t, k, b) order; by unit then
+        # network gives (k, unit) order.
+        by_current = np.argsort(self.step.astype(np.int16), kind="stable")
+        by_unit = np.argsort(self.unit.astype(np.int16), kind="stable")
+        by_weight = by_unit[np.argsort(network[by_unit].astype(np.int16), kind="stable")]
+        as_tensor = lambda array: torch.as_tensor(array, dtype=torch.int64, device=self.device)  # noqa: E731
+        return (
+            as_tensor(weight_row[by_current]),
+            as_tensor(_bag_offsets(current_row, self.n_steps * rows)),
+            as_tensor(current_row[by_weight]),
+            as_tensor(_bag_offsets(weight_row, self.n_networks * self.n_units)),
+        )
 
 
 def _bag_offsets(keys: np.ndarray, n_bags: int) -> np.ndarray:
@@ -123,59 +148,64 @@ def make_input_batch(dataset, indices: np.ndarray, device=None) -> InputBatch:
     """Gather the events of `indices` [K, B] (sample indices per network) from a SpikeDataset."""
     indices = np.asarray(indices, dtype=np.int64)
     n_networks, batch_size = indices.shape
-    n_steps, n_units = dataset.n_steps, dataset.n_units
     flat_pos, step, unit = dataset.events(indices.reshape(-1))  # ordered by flat_pos, then step
-    network = flat_pos // batch_size
-    current_row = step * (n_networks * batch_size) + flat_pos  # ((t·K + k)·B + b)
-    weight_row = network * n_units + unit
-    # Stable radix sorts on small integers: by step gives (t, k, b) order; by unit then network
-    # gives (k, unit) order.
-    by_current = np.argsort(step.astype(np.int16), kind="stable")
-    by_unit = np.argsort(unit.astype(np.int16), kind="stable")
-    by_weight = by_unit[np.argsort(network[by_unit].astype(np.int16), kind="stable")]
-    as_tensor = lambda array: torch.as_tensor(array, dtype=torch.int64, device=device)  # noqa: E731
+    row_offsets = np.concatenate(([0], np.cumsum(np.bincount(flat_pos, minlength=indices.size))))
     return InputBatch(
-        current_input=as_tensor(weight_row[by_current]),
-        current_offsets=as_tensor(_bag_offsets(current_row, n_steps * n_networks * batch_size)),
-        weight_input=as_tensor(current_row[by_weight]),
-        weight_offsets=as_tensor(_bag_offsets(weight_row, n_networks * n_units)),
-        labels=as_tensor(dataset.labels[indices]),
-        n_steps=n_steps,
+        row_offsets=row_offsets.astype(np.int64),
+        step=step.astype(np.int32),
+        unit=unit.astype(np.int32),
+        labels=torch.as_tensor(dataset.labels[indices], dtype=torch.int64, device=device),
+        n_steps=dataset.n_steps,
         n_networks=n_networks,
         batch_size=batch_size,
-        n_units=n_units,
+        n_units=dataset.n_units,
+        device=torch.device(device) if device is not None else torch.device("cpu"),
     )
 
 
 def input_current(w_in: torch.Tensor, batch: InputBatch) -> torch.Tensor:
     """X [T, K, B, H] = W_in·S_in[t] for every step, summed from the spike events."""
     n_hidden = w_in.shape[-1]
-    current = torch.nn.functional.embedding_bag(
-        batch.current_input, w_in.reshape(-1, n_hidden), batch.current_offsets, mode="sum"
-    )
+    current_input, current_offsets, _, _ = batch.bags
+    current = torch.nn.functional.embedding_bag(current_input, w_in.reshape(-1, n_hidden), current_offsets, mode="sum")
     return current.view(batch.n_steps, batch.n_networks, batch.batch_size, n_hidden)
 
 
 def run_hidden(current: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integrate the LIF layer. Returns spikes bool [T, K, B, H] and voltage [T+1, K, B, H]."""
+    """Integrate the LIF layer over X [T, K, B, H].
+
+    Returns `silent` [T, K, B, H] (1.0 where S[t] = 0, else 0.0: the reset factor 1 - S[t]) and
+    the voltage [T+1, K, B, H]. Float masks rather than bool ones: PyTorch's float kernels are
+    vectorised, its bool ones are several times slower.
+    """
     n_steps = current.shape[0]
-    spikes = torch.empty(current.shape, dtype=torch.bool, device=current.device)
+    silent = torch.empty_like(current)
     voltage = torch.empty((n_steps + 1,) + current.shape[1:], dtype=current.dtype, device=current.device)
     voltage[0].zero_()
     syn = torch.zeros_like(current[0])
     alpha, beta, threshold = config.alpha, config.beta, config.threshold
     for t in range(n_steps):
-        torch.gt(voltage[t], threshold, out=spikes[t])
-        torch.add(syn, voltage[t], alpha=beta, out=voltage[t + 1])
-        voltage[t + 1].masked_fill_(spikes[t], 0.0)
+        torch.le(voltage[t], threshold, out=silent[t])
+        torch.add(syn, voltage[t], alpha=beta, out=voltage[t + 1]).mul_(silent[t])
         syn = torch.add(current[t], syn, alpha=alpha)
-    return spikes, voltage
+    return silent, voltage
+
+
+def _per_network(x: torch.Tensor) -> torch.Tensor:
+    """[T, K, B, F] → [K, T·B, F] (a view when K = 1), for one GEMM per network."""
+    return x.transpose(0, 1).reshape(x.shape[1], -1, x.shape[-1])
+
+
+def _time_major(x: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """Inverse of `_per_network`: [K, T·B, F] → [T, K, B, F]."""
+    n_networks, _, features = x.shape
+    return x.view(n_networks, n_steps, -1, features).transpose(0, 1)
 
 
 def readout_voltage(spikes: torch.Tensor, w_out: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """U [T+1, K, B, O] from hidden spikes [T, K, B, H] and W_out [K, H, O]."""
-    drive = torch.matmul(spikes.to(w_out.dtype), w_out)  # [T, K, B, O]
-    n_steps = drive.shape[0]
+    """U [T+1, K, B, O] from hidden spikes [T, K, B, H] (float) and W_out [K, H, O]."""
+    n_steps = spikes.shape[0]
+    drive = _time_major(torch.bmm(_per_network(spikes), w_out), n_steps)  # Y[t] = S[t]·W_out
     return (kernel @ drive.reshape(n_steps, -1)).view((n_steps + 1,) + drive.shape[1:])
 
 
@@ -208,6 +238,20 @@ class BatchResult:
     grad_w_out: torch.Tensor | None = None
 
 
+BACKENDS = ("auto", "compiled", "torch")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """`compiled` (numba loops) on the CPU, `torch` (per-step tensor ops) on accelerators."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
+    if backend == "auto":
+        return "compiled" if torch.device(device).type == "cpu" else "torch"
+    if backend == "compiled" and torch.device(device).type != "cpu":
+        raise ValueError("the compiled backend runs on the CPU only")
+    return backend
+
+
 def forward_backward(
     w_in: torch.Tensor,
     w_out: torch.Tensor,
@@ -215,11 +259,53 @@ def forward_backward(
     config: ModelConfig,
     kernel: torch.Tensor,
     compute_gradients: bool = True,
+    backend: str = "auto",
 ) -> BatchResult:
-    """Loss, accuracy and (optionally) exact surrogate gradients of K networks on one batch."""
+    """Loss, accuracy and (optionally) exact surrogate gradients of K networks on one batch.
+
+    `kernel` is the readout filter of `readout_kernel` (used by the torch backend).
+    """
+    if resolve_backend(backend, w_in.device) == "compiled":
+        return _forward_backward_compiled(w_in, w_out, batch, config, compute_gradients)
+    return _forward_backward_torch(w_in, w_out, batch, config, kernel, compute_gradients)
+
+
+def _compiled_forward(w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig):
+    from . import kernels
+
+    dtype = w_in.numpy().dtype.type
+    return kernels.lif_forward(
+        w_in.detach().contiguous().numpy(), w_out.detach().contiguous().numpy(), batch.row_offsets, batch.step,
+        batch.unit, batch.batch_size, batch.n_steps, dtype(config.alpha), dtype(config.beta), dtype(config.threshold),
+    )
+
+
+def _forward_backward_compiled(w_in, w_out, batch, config, compute_gradients):
+    from . import kernels
+
+    spikes, voltage, readout = _compiled_forward(w_in, w_out, batch, config)
+    voltage_out = torch.from_numpy(readout).permute(2, 0, 1, 3)  # [T+1, K, B, O]
+    loss, predictions, grad_out = readout_loss(voltage_out, batch.labels, config.readout)
+    correct = (predictions == batch.labels).sum(-1)
+    if not compute_gradients:
+        return BatchResult(loss=loss, correct=correct)
+    dtype = readout.dtype.type
+    surrogate = kernels.FAST_SIGMOID if config.surrogate == "fast_sigmoid" else kernels.EXPONENTIAL
+    grad_w_in, grad_w_out = kernels.lif_backward(
+        w_in.detach().contiguous().numpy(), w_out.detach().contiguous().numpy(), batch.row_offsets, batch.step,
+        batch.unit, spikes, voltage, grad_out.permute(1, 2, 0, 3).contiguous().numpy(),
+        dtype(config.alpha), dtype(config.beta), dtype(config.threshold), surrogate, dtype(config.surrogate_scale),
+    )
+    return BatchResult(
+        loss=loss, correct=correct, grad_w_in=torch.from_numpy(grad_w_in), grad_w_out=torch.from_numpy(grad_w_out)
+    )
+
+
+def _forward_backward_torch(w_in, w_out, batch, config, kernel, compute_gradients):
     current = input_current(w_in, batch)
-    spikes, voltage = run_hidden(current, config)
+    silent, voltage = run_hidden(current, config)
     del current
+    spikes = 1.0 - silent
     voltage_out = readout_voltage(spikes, w_out, kernel)
     loss, predictions, grad_out = readout_loss(voltage_out, batch.labels, config.readout)
     correct = (predictions == batch.labels).sum(-1)
@@ -227,14 +313,15 @@ def forward_backward(
         return BatchResult(loss=loss, correct=correct)
 
     n_steps, n_networks, batch_size, n_hidden = spikes.shape
-    n_out = w_out.shape[-1]
-    grad_drive = (kernel.t() @ grad_out.reshape(n_steps + 1, -1)).view(n_steps, n_networks, batch_size, n_out)
+    grad_drive = (kernel.t() @ grad_out.reshape(n_steps + 1, -1)).view(n_steps, n_networks, batch_size, -1)
+    grad_drive = _per_network(grad_drive)
     # ∂L/∂W_out[k] = Σ_{t,b} S[t,k,b,:]ᵀ·∂L/∂Y[t,k,b,:], one GEMM per network.
-    spikes_float = spikes.to(w_out.dtype).transpose(0, 1).reshape(n_networks, n_steps * batch_size, n_hidden)
-    grad_w_out = spikes_float.transpose(1, 2) @ grad_drive.transpose(0, 1).reshape(n_networks, -1, n_out)
+    grad_w_out = torch.bmm(_per_network(spikes).transpose(1, 2), grad_drive)
+    del spikes
     # ∂L/∂S[t] times the surrogate ∂S/∂V[t]: the voltage adjoint's direct term.
-    direct = torch.matmul(grad_drive, w_out.transpose(1, 2)).mul_(surrogate_derivative(voltage[:n_steps], config))
-    del voltage, spikes_float
+    direct = _time_major(torch.bmm(grad_drive, w_out.transpose(1, 2)), n_steps).contiguous()
+    direct.mul_(surrogate_derivative_(voltage[:n_steps], config))
+    del voltage
 
     # Adjoint recursion, t = T-1 … 0:
     #   λV[t] = G[t] + β(1-S[t])·λV[t+1],   λI[t] = α·λI[t+1] + (1-S[t])·λV[t+1],   ∂L/∂X[t] = λI[t+1]
@@ -242,22 +329,22 @@ def forward_backward(
     grad_current = torch.empty_like(direct)
     grad_current[n_steps - 1].zero_()
     adjoint_voltage = torch.zeros_like(direct[0])
+    carried = torch.empty_like(direct[0])
     for t in range(n_steps - 1, -1, -1):
-        carried = adjoint_voltage.masked_fill(spikes[t], 0.0)
+        torch.mul(adjoint_voltage, silent[t], out=carried)
         adjoint_voltage = torch.add(direct[t], carried, alpha=beta)
         if t > 0:
             torch.add(carried, grad_current[t], alpha=alpha, out=grad_current[t - 1])
-    del direct
+    del direct, silent
 
-    grad_w_in = torch.nn.functional.embedding_bag(
-        batch.weight_input, grad_current.view(-1, n_hidden), batch.weight_offsets, mode="sum"
-    )
-    return BatchResult(
-        loss=loss, correct=correct, grad_w_in=grad_w_in.view_as(w_in), grad_w_out=grad_w_out
-    )
+    _, _, weight_input, weight_offsets = batch.bags
+    grad_w_in = torch.nn.functional.embedding_bag(weight_input, grad_current.view(-1, n_hidden), weight_offsets, mode="sum")
+    return BatchResult(loss=loss, correct=correct, grad_w_in=grad_w_in.view_as(w_in), grad_w_out=grad_w_out)
 
 
-def simulate(w_in: torch.Tensor, w_out: torch.Tensor, dataset, indices: np.ndarray, config: ModelConfig):
+def simulate(
+    w_in: torch.Tensor, w_out: torch.Tensor, dataset, indices: np.ndarray, config: ModelConfig, backend: str = "auto"
+):
     """Forward pass only: hidden spikes bool [T, K, B, H] and readout voltage [T+1, K, B, O].
 
     `indices` is [B] (the same samples for every network) or [K, B].
@@ -266,9 +353,12 @@ def simulate(w_in: torch.Tensor, w_out: torch.Tensor, dataset, indices: np.ndarr
     if indices.ndim == 1:
         indices = np.broadcast_to(indices, (w_in.shape[0], indices.shape[0]))
     batch = make_input_batch(dataset, indices, device=w_in.device)
-    spikes, _ = run_hidden(input_current(w_in, batch), config)
+    if resolve_backend(backend, w_in.device) == "compiled":
+        spikes, _, readout = _compiled_forward(w_in, w_out, batch, config)
+        return torch.from_numpy(spikes).permute(2, 0, 1, 3).bool(), torch.from_numpy(readout).permute(2, 0, 1, 3)
+    silent, _ = run_hidden(input_current(w_in, batch), config)
     kernel = readout_kernel(dataset.n_steps, config, device=w_in.device, dtype=w_in.dtype)
-    return spikes, readout_voltage(spikes, w_out, kernel)
+    return silent == 0, readout_voltage(1.0 - silent, w_out, kernel)
 
 
 @dataclass

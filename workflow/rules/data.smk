@@ -44,7 +44,7 @@ rule encode:
     conda:
         ENV
     resources:
-        mem_mb=8000,
+        mem_mb=16000,
         runtime=60,
     params:
         source=raw_directory,

@@ -156,10 +156,10 @@ def plot_sample_activity(
             style.annotate_empty(ax_h, "no hidden spikes (silent network)", keep_axes=True)
         ax_h.set_ylim(-0.5, n_hidden - 0.5)
         ax_h.set_ylabel("hidden neuron")
-        ax_h.set_title("hidden layer (E below, I above)", loc="left")
+        ax_h.set_title("hidden layer", loc="left")
         if handles:
-            ax_h.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, 1.32), ncols=2,
-                        handletextpad=0.3, columnspacing=1.0)
+            ax_h.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2,
+                        handletextpad=0.3, columnspacing=1.0, borderaxespad=0.1, borderpad=0)
 
         time = np.arange(output.shape[0]) * dt
         for c in range(n_classes):
@@ -197,7 +197,7 @@ def build_fig1b(probe_path, out_stem, *, epoch=None, sample=0, dataset=None, tit
 OUTCOME_LABELS = {
     "successful": "successful run",
     "failed": "failed run",
-    "diverged": "diverged run (NaN), drawn at its last accuracy or 0",
+    "diverged": "diverged run (non-finite loss); at 0 % if its final accuracy is NaN",
 }
 
 
@@ -290,7 +290,8 @@ def plot_accuracy_vs_rate(
             hi = float(x_values.max()) * 2.5
             axes[0].set_xlim(lo, hi)
             if floor is not None:
-                style.mark_zero_tick(axes[0], floor)
+                for ax in axes[: len(panels)]:
+                    style.mark_zero_tick(ax, floor)
         handles = [
             Line2D([], [], ls="", marker=style.OUTCOME_MARKERS[o], ms=4, mew=0.8, color="0.3",
                    markerfacecolor="0.3" if style.OUTCOME_FILLED[o] else "none", label=OUTCOME_LABELS[o])
@@ -299,7 +300,8 @@ def plot_accuracy_vs_rate(
         if len(baseline):
             sigma_txt = style.format_sigma(baseline_sigma)
             handles.append(Line2D([], [], color="black", lw=0.9, label=(
-                f"unconstrained, σ_init = {sigma_txt}: {baseline.mean():.1f} % (mean of {len(baseline)})")))
+                f"unconstrained, {style.SIGMA_INIT} = {sigma_txt}: {baseline.mean():.1f} % "
+                f"(mean of {len(baseline)} runs)")))
         if paper_baseline is not None:
             handles.append(Line2D([], [], color=style.REFERENCE_COLOR, lw=0.9, ls="--",
                                   label=f"paper, unbounded weights: {100 * paper_baseline:.0f} %"))

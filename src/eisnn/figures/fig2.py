@@ -49,9 +49,10 @@ def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: S
         fig = style.new_figure(style.COLUMN_WIDTH * 1.5, 2.8)
         ax = fig.subplots()
         handles = []
-        for ratio in order:
+        for i, ratio in enumerate(order):
             sub = data[style.same_ratio(data["ratio"], ratio)]
             color = style.ratio_color(ratio)
+            marker = style.RATIO_MARKERS[i % len(style.RATIO_MARKERS)]
             finite = sub[np.isfinite(sub["accuracy_pct"])]
             ax.scatter(finite["x_plotted"], finite["accuracy_pct"], s=5, color=color, alpha=0.45,
                        linewidths=0, zorder=2)
@@ -60,9 +61,9 @@ def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: S
                 ax.scatter(diverged["x_plotted"], diverged["accuracy_pct"].fillna(0), s=12, marker="X",
                            color=color, linewidths=0.3, zorder=3)
             means = finite.groupby("noise_frac")["accuracy_pct"].mean()
-            ax.plot(means.index, means.to_numpy(), color=color, lw=1.1, marker="o", ms=2.5, zorder=4)
-            handles.append(Line2D([], [], color=color, lw=1.1, marker="o", ms=2.5,
-                                  label=f"{style.ratio_text(ratio)} (n = {len(sub)})"))
+            ax.plot(means.index, means.to_numpy(), color=color, lw=1.1, marker=marker, ms=3, zorder=4)
+            handles.append(Line2D([], [], color=color, lw=1.1, marker=marker, ms=3,
+                                  label=f"{style.ratio_text(ratio)} ({len(sub)} runs)"))
         if data.empty:
             style.annotate_empty(ax, "no runs in the run table")
         else:
@@ -71,7 +72,7 @@ def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: S
             if (data["outcome"] == "diverged").any():
                 handles.append(Line2D([], [], ls="", marker="X", ms=3.5, color="0.3", label="diverged run"))
             ax.legend(handles=handles, title="E:I ratio", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.set_xlabel("update noise σ_noise / σ_init")
+        ax.set_xlabel(f"weight-update noise {style.SIGMA_NOISE} / {style.SIGMA_INIT}")
         ax.set_ylabel("test accuracy, mean of last 10 epochs (%)")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", color="0.9", lw=0.5)
@@ -147,12 +148,16 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
         axes = np.atleast_1d(fig.subplots(1, len(noise_levels), sharey=True))
         for i, (ax, level) in enumerate(zip(axes, noise_levels)):
             letter = "cde"[i] if i < 3 else ""
-            ax.set_title(f"σ_noise = {level:g} σ_init")
+            ax.set_title(f"{style.SIGMA_NOISE} = {level:g} {style.SIGMA_INIT}")
             style.panel_letter(ax, letter)
             sub = data[np.isclose(data["noise_frac"], level)]
             if sub.empty:
                 style.annotate_empty(ax, f"no runs at σ_noise = {level:g} σ_init")
                 continue
+            ref = sub["mean_ref_pct"].dropna()
+            if len(ref):
+                ax.text(0.98, 0.98, f"100:0: {ref.iloc[0]:.1f} % (n = {int(sub['n_ref'].iloc[0])})",
+                        transform=ax.transAxes, ha="right", va="top", fontsize=6)
             positions = np.arange(len(order))
             for x, ratio in zip(positions, order):
                 row = sub[np.isclose(sub["ratio"], ratio)]

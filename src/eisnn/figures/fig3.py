@@ -54,7 +54,7 @@ def class_activity_table(run_table, activity_class, *, ratios: Sequence | None =
 
 
 def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = None,
-                        success_rule: str = "peak test accuracy > 50 %"):
+                        dataset: str | None = "fmnist"):
     """Fig 3: per-class accuracy vs spikes per image (log) and vs % excitatory, by snapshot.
 
     Rows: successful runs (accuracy vs activity, accuracy vs % excitatory), then failed runs.
@@ -70,17 +70,17 @@ def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = 
     has_zero = bool((spikes == 0).any())
     positive = spikes[np.isfinite(spikes) & (spikes > 0)]
     x_hi = float(positive.max()) * 2 if positive.size else 10.0
-    final_epochs = sorted(data.loc[data["column"] == "final", "epoch"].unique())
-    final_title = f"final (epoch {final_epochs[0]})" if len(final_epochs) == 1 else "final epoch"
+    final_epochs = data.loc[data["column"] == "final", "epoch"]
+    final_title = f"final (epoch {int(final_epochs.mode().iloc[0])})" if len(final_epochs) else "final"
+    success_text, failure_text = style.success_texts(dataset)
 
     with style.context():
         fig = style.new_figure(style.FULL_WIDTH, 7.4)
         subfigs = fig.subfigures(2, 1, hspace=0.04)
         for letter, outcome, subfig in zip("ab", ROW_OUTCOMES, subfigs):
             n_runs = data.loc[data["row"] == outcome, "run_dir"].nunique()
-            label = "successful runs" if outcome == "successful" else "failed runs (incl. diverged)"
-            rule = success_rule if outcome == "successful" else f"not {success_rule}"
-            subfig.suptitle(f"{letter}   {label}: {rule}; {n_runs} networks", x=0.01, ha="left",
+            rule = success_text if outcome == "successful" else failure_text
+            subfig.suptitle(f"{letter}   {outcome} runs ({rule}): {n_runs} networks", x=0.01, ha="left",
                             fontweight="bold")
             axes = subfig.subplots(2, len(COLUMNS), sharey=True)
             for j, column in enumerate(COLUMNS):
@@ -92,7 +92,7 @@ def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = 
                     ax.set_ylim(-3, 103)
                     ax.grid(axis="y", color="0.92", lw=0.5)
                 if sub.empty:
-                    reason = "no runs" if n_runs == 0 else f"no snapshot at {title}"
+                    reason = "no runs" if n_runs == 0 else f"no snapshot at epoch {column}"
                     style.annotate_empty(ax_act, reason, keep_axes=True)
                     style.annotate_empty(ax_pct, reason, keep_axes=True)
                 for ratio in order:
@@ -108,6 +108,7 @@ def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = 
                     ax_pct.axvline(100 * ratio, color=style.ratio_color(ratio), lw=0.6, ls=":", zorder=0)
                 ax_act.set_xscale("log")
                 ax_act.set_xlim(floor / 2.5 if has_zero else floor * 5, x_hi)
+                style.plain_log_ticks(ax_act)
                 if has_zero:
                     style.mark_zero_tick(ax_act, floor)
                 ax_act.set_xlabel("hidden spikes per image")

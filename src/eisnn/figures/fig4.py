@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullLocator
 
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table, with_run_key
@@ -115,9 +114,9 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
         "E": "E spikes per image",
         "I": "I spikes per image",
         "percent": "excitatory spikes (%)",
-        "w_in": "count (log)",
-        "w_out_before": "count (log)",
-        "w_out_after": "count (log)",
+        "w_in": "weights (count)",
+        "w_out_before": "weights (count)",
+        "w_out_after": "weights (count)",
     }
 
     with style.context():
@@ -140,7 +139,8 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
                 f"{level} initial activity ({run['initial_rate_hz']:.3g} Hz)\n"
                 f"{style.ratio_text(run['ratio'])}, σ_init = {style.format_sigma(run['sigma_init'])}, "
                 f"seed {run['seed']}{peak}", fontsize=6.5)
-            epochs = sorted(sub.loc[sub["panel"] == "E", "epoch"].dropna().unique())
+            epochs = sorted(sub.loc[sub["panel"].isin(["E", "I", "percent"]), "epoch"].dropna().unique())
+            position = {e: k for k, e in enumerate(epochs)}
             for ax, row in zip(col[:3], ("E", "I", "percent")):
                 values = sub[sub["panel"] == row]
                 if values.empty or values["value"].isna().all():
@@ -149,16 +149,15 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
                     continue
                 for c, grp in values.groupby("class"):
                     grp = grp.sort_values("epoch")
-                    ax.plot(grp["epoch"], grp["value"], color=palette[int(c) % len(palette)], lw=0.7,
-                            marker="o", ms=1.8)
+                    ax.plot(grp["epoch"].map(position), grp["value"], color=palette[int(c) % len(palette)],
+                            lw=0.7, marker="o", ms=1.8)
                 mean = values.groupby("epoch")["value"].mean()
-                ax.plot(mean.index, mean.to_numpy(), color="black", lw=1.4, marker="o", ms=2.2)
-                ax.set_xscale("symlog", linthresh=1, linscale=0.5)
-                ax.set_xticks(epochs, [f"{int(e)}" for e in epochs])
-                ax.xaxis.set_minor_locator(NullLocator())
-                ax.set_xlim(-0.2, max(epochs) * 1.15 if epochs else 1)
+                ax.plot([position[e] for e in mean.index], mean.to_numpy(), color="black", lw=1.4,
+                        marker="o", ms=2.2)
+                ax.set_xticks(range(len(epochs)), [f"{int(e)}" for e in epochs])
+                ax.set_xlim(-0.25, len(epochs) - 0.75)
                 if row == "percent":
-                    ax.set_xlabel("epoch")
+                    ax.set_xlabel("epoch (snapshots)")
                     ax.axhline(100 * run["ratio"], color="0.5", lw=0.6, ls=":")
                     lo = values["value"].min()
                     ax.set_ylim(min(lo - 5, 100 * run["ratio"] - 5), 102)
@@ -173,7 +172,7 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
             else:
                 _stairs(ax_in, w_in[w_in["panel"] == "weights_before"], "0.55", "before", fill=True, alpha=0.6)
                 _stairs(ax_in, w_in[w_in["panel"] == "weights_after"], "black", "after", fill=False, lw=0.9)
-                ax_in.set_xlabel("input → hidden weight W_in")
+                ax_in.set_xlabel("input → hidden weight $W_\\mathrm{in}$")
                 ax_in.set_yscale("log")
                 ax_in.set_ylim(0.5, None)
                 ax_in.legend(loc="upper right")
@@ -186,8 +185,8 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
                     _stairs(ax, w[w["matrix"] == matrix], style.POPULATION_COLORS[pop], f"from {pop} neurons")
                 ax.set_yscale("log")
                 top = w["value"].max()
-                ax.set_ylim(0.5, max(top, 1) * (60 if when == "after" else 3))
-                ax.set_xlabel(f"hidden → readout weight W_out, {when} training")
+                ax.set_ylim(0.5, max(top, 1) * (60 if when == "after" else 10))
+                ax.set_xlabel(f"$W_\\mathrm{{out}}$ (hidden → readout), {when}")
                 ax.legend(loc="upper left")
             lo = weights.loc[weights["matrix"].str.startswith("w_out", na=False), "bin_left"].min()
             hi = weights.loc[weights["matrix"].str.startswith("w_out", na=False), "bin_right"].max()

@@ -53,6 +53,10 @@ OUTCOME_MARKERS = {"successful": "o", "failed": "o", "diverged": "X"}
 OUTCOME_FILLED = {"successful": True, "failed": False, "diverged": True}
 OUTCOME_LINESTYLES = {"successful": "-", "failed": "--"}
 GROUP_NAMES = {"pre-training": "before training", "successful": "successful", "failed": "failed"}
+RATIO_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "<", ">", "p")
+"""Markers of the ratios' mean lines (ascending ratio), so that lines differ beyond colour."""
+SIGMA_INIT = r"$\sigma_\mathrm{init}$"
+SIGMA_NOISE = r"$\sigma_\mathrm{noise}$"
 UNCONSTRAINED_COLOR = OKABE_ITO["black"]
 REFERENCE_COLOR = OKABE_ITO["grey"]
 TRUE_CLASS_COLOR = OKABE_ITO["bluish_green"]
@@ -187,7 +191,7 @@ def panel_letter(ax, letter: str, x: float = -0.02, y: float = 1.02) -> None:
 
 
 def format_sigma(value) -> str:
-    """σ_init for titles: 0.001 -> ``1e-03``-free short form (``0.001``, ``0.000594``)."""
+    """σ_init for titles in short positional form, 3 significant digits (``0.001``, ``0.000594``)."""
     if value is None or not np.isfinite(value):
         return "n/a"
     return f"{float(value):.3g}"
@@ -207,23 +211,39 @@ def log_floor(values: Iterable[float], default: float = 1e-2) -> float:
 
 
 def mark_zero_tick(ax, floor: float, label: str = "0") -> None:
-    """Label the log-axis position ``floor`` (where zeros are drawn) as ``label``, with a break."""
-    ticks = [t for t in ax.get_xticks() if t > floor * 3]
-    ax.set_xticks([floor, *ticks])
-    labels = [label] + [_log_tick_text(t) for t in ticks]
-    ax.set_xticklabels(labels)
+    """Label the log-axis position ``floor`` (where zeros are drawn) as ``label``, with a dotted
+    break between it and the decades. Call after the x limits are final."""
+    lo, hi = ax.get_xlim()
+    decades = 10.0 ** np.arange(math.ceil(math.log10(floor * 3)), math.floor(math.log10(hi)) + 1)
+    step = max(1, math.ceil(len(decades) / 5))
+    ticks = list(decades[::-1][::step][::-1])
+    ax.set_xticks([floor, *ticks], [label] + [_log_tick_text(t) for t in ticks])
     ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+    ax.set_xlim(lo, hi)
     ax.axvline(floor * 2.2, color=OKABE_ITO["grey"], lw=0.5, ls=":", zorder=0)
 
 
+def plain_log_ticks(ax, axis: str = "x") -> None:
+    """Tick labels of a log axis as plain numbers (1, 10, 100, 0.01) instead of powers of ten."""
+    formatter = mpl.ticker.FuncFormatter(lambda value, _: _log_tick_text(value) if value > 0 else "")
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(formatter)
+
+
+def success_texts(dataset: str | None) -> tuple[str, str]:
+    """(successful, failed) wording of SPEC §3's success rule for ``dataset``."""
+    from eisnn.stats import SUCCESS_RULES
+
+    column, threshold = SUCCESS_RULES.get(dataset, ("acc_peak", 0.5))
+    what = {"acc_peak": "peak test accuracy", "acc_last25": "mean test accuracy of the last 25 epochs",
+            "acc_last10": "mean test accuracy of the last 10 epochs", "acc_final": "final test accuracy"}.get(column, column)
+    pct = f"{100 * threshold:g} %"
+    return f"{what} > {pct}", f"{what} ≤ {pct}, or diverged"
+
+
 def _log_tick_text(value: float) -> str:
-    if value >= 1:
+    if value >= 1e-3:
         return f"{value:g}"
-    exponent = math.floor(math.log10(value) + 1e-9)
-    mantissa = value / 10**exponent
-    if math.isclose(mantissa, 1.0):
-        return f"$10^{{{exponent}}}$"
-    return f"{value:g}"
+    return f"$10^{{{math.floor(math.log10(value) + 1e-9)}}}$"
 
 
 # ---------------------------------------------------------------------------------------------

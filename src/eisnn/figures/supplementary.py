@@ -75,6 +75,7 @@ def plot_isi_distributions(run_table, isi, *, dataset_label: str = ""):
             for ax in (ax_isi, ax_freq):
                 ax.set_xscale("log")
                 ax.set_yscale("log")
+                style.plain_log_ticks(ax, "x")
                 ax.grid(color="0.93", lw=0.5)
             ax_isi.set_xlabel("inter-spike interval (ms)")
             ax_freq.set_xlabel("firing frequency 1/ISI (Hz)")

@@ -1,0 +1,10 @@
+"""Fig 3: per-class accuracy against activity and % excitatory (eisnn.figures.fig3)."""
+
+import contextlib
+
+from eisnn.figures.fig3 import build_fig3
+from eisnn.figures.inputs import read_run_metrics
+
+with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):
+    activity = read_run_metrics(snakemake.params.run_dirs, "activity_class", missing_ok=False)
+    build_fig3(snakemake.input.runs, activity, str(snakemake.output.png).removesuffix(".png"), **snakemake.params.options)
