@@ -18,7 +18,7 @@ setup: $(BIN)/.eisnn-installed
 
 # PRESET=quick (real Fashion-MNIST subset), PRESET=smoke (synthetic, ~1 min), PRESET= (full paper).
 run: setup
-	$(BIN)/snakemake --cores $(CORES) $(if $(PRESET),--config preset=$(PRESET),) $(SNAKEMAKE_ARGS) figures
+	$(BIN)/snakemake --cores $(CORES) figures $(SNAKEMAKE_ARGS) $(if $(PRESET),--config preset=$(PRESET),)
 
 test: setup
 	$(BIN)/python -m pytest -q

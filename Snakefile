@@ -1,8 +1,12 @@
 """eisnn: the experiments of Kilgore et al. (E:I balance in spiking networks) as one workflow.
 
     snakemake --cores 16 figures                       # the full paper (config/config.yaml)
-    snakemake --cores 2 --config preset=smoke figures  # synthetic data, about a minute
+    snakemake --cores 2 figures --config preset=smoke  # synthetic data, about a minute
     snakemake --profile workflow/profiles/slurm figures
+
+Targets go before --config (it takes every following word as a key=value pair). Nested
+values can be given on the command line, e.g. --config 'experiments={fmnist_noise: {seeds:
+[0, 1, 2]}}', or in a file with --configfile; both are merged over the preset.
 
 Targets: `all` (default) and `figures` build every enabled experiment; `fmnist_sigma`,
 `shd_sigma` and `fmnist_noise` build one. The stages live in workflow/rules/*.smk.

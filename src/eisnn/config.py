@@ -470,9 +470,6 @@ class WorkflowConfig:
     def run_dirs(self, experiment: str) -> list[str]:
         return [run.run_dir(self.results_dir) for run in self.experiment(experiment).runs()]
 
-    def pack_markers(self, experiment: str) -> list[str]:
-        return [pack.marker(self.results_dir) for pack in self.experiment(experiment).packs()]
-
 
 def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]) -> Experiment:
     if "epochs" in spec.get("training", {}):

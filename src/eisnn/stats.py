@@ -416,17 +416,25 @@ def van_rossum_markdown(table: pd.DataFrame, title: str) -> str:
     return intro + markdown_table(header, rows)
 
 
-def write_stats(run_table: pd.DataFrame, out_dir: str | Path, dataset: str) -> dict[str, Path]:
+def write_stats(
+    run_table: pd.DataFrame,
+    out_dir: str | Path,
+    dataset: str,
+    test: str = "welch",
+    reference_ratio: float = 1.0,
+    value: str = "acc_last10",
+) -> dict[str, Path]:
     """Write ``runs.csv``, ``ttests.csv/.md``, ``van_rossum_table.csv/.md`` under ``out_dir``.
 
-    t-tests: ``acc_last10`` (Fig 2) with Welch's test, grouped by (``sigma_init``,
-    ``noise_frac``), i.e. one family per noise level in the noise experiment and per σ_init in
-    the σ sweeps. Returns ``{name: path}``.
+    t-tests: ``value`` (default ``acc_last10``, Fig 2) of each ratio against
+    ``reference_ratio`` with Welch's (``test="welch"``) or Student's test, grouped by
+    (``sigma_init``, ``noise_frac``), i.e. one family per noise level in the noise experiment and
+    per σ_init in the σ sweeps. Returns ``{name: path}``.
     """
     success_rule(dataset)
     out = Path(out_dir)
     by = [c for c in ("sigma_init", "noise_frac") if c in run_table.columns]
-    ttests = ttests_vs_reference(run_table, value="acc_last10", by=by)
+    ttests = ttests_vs_reference(run_table, value=value, reference_ratio=reference_ratio, by=by, test=test)
     vr = van_rossum_table(run_table)
     title = f"{dataset}" + (
         f" — {run_table['experiment'].dropna().iloc[0]}" if run_table["experiment"].notna().any() else ""

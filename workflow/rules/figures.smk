@@ -116,14 +116,11 @@ def sample_run_marker(wildcards):
     ).marker(RESULTS)
 
 
-def sample_run_title(wildcards):
+def sample_run_description(wildcards):
     run = sample_run(wildcards)
     ratio = "unconstrained" if run.ratio is None else f"{100 * run.ratio:g}:{100 - 100 * run.ratio:g}"
     noise = f", σ_noise = {run.noise_frac:g} σ_init" if run.noise_frac else ""
-    return (
-        f"{dataset_label(wildcards)}, {ratio}, σ_init = {run.sigma_init:g}{noise}, seed {run.seed}: "
-        "first test sample after training"
-    )
+    return f"{dataset_label(wildcards)}, {ratio}, σ_init = {run.sigma_init:g}{noise}, seed {run.seed}"
 
 
 FIGURE_RESOURCES = {"runtime": 20, "mem_mb": 4000}
@@ -148,7 +145,11 @@ rule fig1b:
         probe=lambda wildcards: f"{sample_run(wildcards).run_dir(RESULTS)}/probe.h5",
         n_runs=1,
         dataset_label=dataset_label,
-        options=lambda wildcards: {"dataset": dataset_of(wildcards), "title": sample_run_title(wildcards)},
+        run=sample_run_description,
+        options=lambda wildcards: {
+            "dataset": dataset_of(wildcards),
+            "title": sample_run_description(wildcards) + ": test sample {sample} after training (epoch {epoch})",
+        },
     script:
         "../scripts/fig_1b.py"
 
@@ -256,7 +257,7 @@ rule fig4:
         runs=stats_file("runs"),
         activity_population=run_metric_inputs("activity_population"),
         weights_hist=run_metric_inputs("weights_hist"),
-        histories=lambda wildcards: CFG.pack_markers(wildcards.experiment),
+        histories=lambda wildcards: [pack.marker(RESULTS) for pack in CFG.experiment(wildcards.experiment).packs()],
     output:
         **figure_outputs("fig4"),
     log:

@@ -106,8 +106,8 @@ def plot_sample_activity(
     """Fig 1b: input raster, hidden raster (E and I coloured) and readout voltage traces.
 
     The predicted class (largest maximum of the readout voltage over time) is drawn in black;
-    the true class, if different, dashed in green. Returns ``(figure, data)`` with the tidy
-    table of :func:`sample_activity_table`.
+    the true class, if different, dashed in green. ``title`` may contain ``{sample}`` and
+    ``{epoch}``. Returns ``(figure, data)`` with the tidy table of :func:`sample_activity_table`.
     """
     if not isinstance(probe, dict):
         probe = read_probe(probe, epoch=epoch, sample=sample)
@@ -180,7 +180,8 @@ def plot_sample_activity(
         ax_out.set_xlabel("time (ms)")
         ax_out.set_xlim(0, t_max)
         ax_out.set_title(f"readout layer: {n_classes} leaky integrators", loc="left")
-        fig.suptitle(title or f"test sample {probe['sample']}, epoch {probe['epoch']}", x=0.02, ha="left")
+        title = title or "test sample {sample}, epoch {epoch}"
+        fig.suptitle(title.format(sample=probe["sample"], epoch=probe["epoch"]), x=0.02, ha="left")
     return fig, data
 
 
@@ -284,7 +285,8 @@ def plot_accuracy_vs_rate(
             ax.set_xlabel("initial firing rate (Hz)")
             ax.grid(axis="y", color="0.9", lw=0.5)
         axes[0].set_ylabel(f"final test accuracy (%){dataset_label and chr(10) + dataset_label}")
-        axes[0].set_ylim(0, 100)
+        axes[0].set_ylim(0, 103)
+        axes[0].set_yticks([0, 20, 40, 60, 80, 100])
         if len(x_values):
             lo = float(x_values.min()) / 2.5
             hi = float(x_values.max()) * 2.5

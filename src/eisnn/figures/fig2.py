@@ -74,7 +74,8 @@ def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: S
             ax.legend(handles=handles, title="E:I ratio", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set_xlabel(f"weight-update noise {style.SIGMA_NOISE} / {style.SIGMA_INIT}")
         ax.set_ylabel("test accuracy, mean of last 10 epochs (%)")
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, 103)
+        ax.set_yticks([0, 20, 40, 60, 80, 100])
         ax.grid(axis="y", color="0.9", lw=0.5)
     return fig, data
 
@@ -152,7 +153,7 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
             style.panel_letter(ax, letter)
             sub = data[np.isclose(data["noise_frac"], level)]
             if sub.empty:
-                style.annotate_empty(ax, f"no runs at σ_noise = {level:g} σ_init")
+                style.annotate_empty(ax, f"no runs at {style.SIGMA_NOISE} = {level:g} {style.SIGMA_INIT}")
                 continue
             ref = sub["mean_ref_pct"].dropna()
             if len(ref):
@@ -182,7 +183,8 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
             ax.set_xticks(positions, [style.ratio_text(r) for r in order], rotation=45, ha="right",
                           rotation_mode="anchor")
             ax.set_xlabel("E:I ratio")
-            ax.set_xlim(-0.6, len(order) - 0.4)
+            pad = max(0.6, (3 - len(order)) / 2 + 0.6)
+            ax.set_xlim(-pad, len(order) - 1 + pad)
         axes[0].set_ylabel("accuracy difference from 100:0\n(percentage points)")
         axes[0].set_ylim(-1.3 * extent, 1.3 * extent)
     return fig, data

@@ -70,6 +70,10 @@ def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = 
     has_zero = bool((spikes == 0).any())
     positive = spikes[np.isfinite(spikes) & (spikes > 0)]
     x_hi = float(positive.max()) * 2 if positive.size else 10.0
+    per_panel = data.groupby(["row", "column"]).size()
+    n_max = int(per_panel.max()) if len(per_panel) else 1
+    size = float(np.clip(400 / np.sqrt(n_max), 3, 14))
+    alpha = 0.45 if n_max > 500 else 0.75
     final_epochs = data.loc[data["column"] == "final", "epoch"]
     final_title = f"final (epoch {int(final_epochs.mode().iloc[0])})" if len(final_epochs) else "final"
     success_text, failure_text = style.success_texts(dataset)
@@ -80,7 +84,7 @@ def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = 
         for letter, outcome, subfig in zip("ab", ROW_OUTCOMES, subfigs):
             n_runs = data.loc[data["row"] == outcome, "run_dir"].nunique()
             rule = success_text if outcome == "successful" else failure_text
-            subfig.suptitle(f"{letter}   {outcome} runs ({rule}): {n_runs} networks", x=0.01, ha="left",
+            subfig.suptitle(f"{letter}   {outcome} runs ({rule}): {n_runs} network{'s' * (n_runs != 1)}", x=0.01, ha="left",
                             fontweight="bold")
             axes = subfig.subplots(2, len(COLUMNS), sharey=True)
             for j, column in enumerate(COLUMNS):
@@ -100,10 +104,10 @@ def plot_class_activity(run_table, activity_class, *, ratios: Sequence | None = 
                     if pts.empty:
                         continue
                     color = style.ratio_color(ratio)
-                    ax_act.scatter(pts["x_spikes_plotted"], pts["accuracy_pct"], s=3, color=color,
-                                   alpha=0.5, linewidths=0, rasterized=True)
-                    ax_pct.scatter(pts["percent_excitatory"], pts["accuracy_pct"], s=3, color=color,
-                                   alpha=0.5, linewidths=0, rasterized=True)
+                    ax_act.scatter(pts["x_spikes_plotted"], pts["accuracy_pct"], s=size, color=color,
+                                   alpha=alpha, linewidths=0, rasterized=True)
+                    ax_pct.scatter(pts["percent_excitatory"], pts["accuracy_pct"], s=size, color=color,
+                                   alpha=alpha, linewidths=0, rasterized=True)
                 for ratio in order:
                     ax_pct.axvline(100 * ratio, color=style.ratio_color(ratio), lw=0.6, ls=":", zorder=0)
                 ax_act.set_xscale("log")

@@ -30,6 +30,7 @@ def pick_representative_runs(run_table, prefer_ratio: float | None = 0.5) -> pd.
             cand = preferred
     cand = cand.sort_values(["initial_rate_hz", "run_key"], kind="stable").reset_index(drop=True)
     n = len(cand)
+    cand["n_candidates"] = n
     positions = {0: [], 1: [("low", 0)], 2: [("low", 0), ("high", 1)]}.get(
         n, [("low", 0), ("moderate", (n - 1) // 2), ("high", n - 1)])
     chosen = [cand.iloc[[i]].assign(level=level) for level, i in positions]
@@ -127,9 +128,13 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
             chosen = picks[picks["level"] == level]
             style.panel_letter(col[0], "abc"[j], x=-0.12, y=1.25)
             if chosen.empty:
+                n_cand = int(picks["n_candidates"].iloc[0]) if len(picks) else 0
+                reason = "no successful run" if n_cand == 0 else (
+                    f"only {n_cand} successful run{'s' * (n_cand != 1)}")
                 col[0].set_title(f"{level} initial activity")
-                for ax in col:
-                    style.annotate_empty(ax, "no successful run")
+                style.annotate_empty(col[0], reason)
+                for ax in col[1:]:
+                    ax.set_visible(False)
                 continue
             run = chosen.iloc[0]
             sub = data[data["run_dir"] == run["run_dir"]]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -89,12 +91,7 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
                     ax.set_xticks(range(3), categories)
                     ax.set_xlim(-0.6, 2.6)
                 else:
-                    sns.boxplot(data=sub, x="category", y="distance", order=categories, hue="category",
-                                hue_order=categories, palette=style.PAIR_COLORS, fill=False, width=0.55,
-                                linewidth=0.7, showfliers=False, legend=False, ax=ax)
-                    sns.stripplot(data=sub, x="category", y="distance", order=categories, hue="category",
-                                  hue_order=categories, palette=style.PAIR_COLORS, size=2.2, alpha=0.6,
-                                  jitter=0.18, legend=False, ax=ax)
+                    _box_and_points(ax, sub, categories)
                     for k, category in enumerate(categories):
                         if not (sub["category"] == category).any():
                             reason = "no I neurons" if np.isclose(ratio, 1.0) and "I" in category else "n/a"
@@ -112,6 +109,17 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
         fig.suptitle(f"Van Rossum distance between hidden neuron pairs (τ = {tau_ms:g} ms){suffix}",
                      x=0.02, ha="left")
     return fig, data
+
+
+def _box_and_points(ax, sub: pd.DataFrame, categories: list[str]) -> None:
+    """Quartile boxes (outlines) and one point per network, coloured by pair category."""
+    common = dict(data=sub, x="category", y="distance", order=categories, hue="category",
+                  hue_order=categories, palette=style.PAIR_COLORS, legend=False, ax=ax)
+    with warnings.catch_warnings():
+        # seaborn 0.13 passes matplotlib's deprecated `vert` argument to Axes.bxp.
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        sns.boxplot(fill=False, width=0.55, linewidth=0.7, showfliers=False, **common)
+    sns.stripplot(size=2.2, alpha=0.6, jitter=0.18, **common)
 
 
 def _kw_text(kw: pd.DataFrame, ratio, group: str, n_networks: int) -> str:

@@ -179,8 +179,9 @@ def annotate_empty(ax, text: str = "no runs", keep_axes: bool = False) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
             color=OKABE_ITO["grey"], fontsize=7, style="italic", wrap=True)
     if not keep_axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+        # tick_params, not set_xticks([]): the latter would also clear the ticks of shared axes.
+        ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
+        ax.grid(False)
         for spine in ax.spines.values():
             spine.set_visible(False)
 
@@ -225,8 +226,12 @@ def mark_zero_tick(ax, floor: float, label: str = "0") -> None:
 
 def plain_log_ticks(ax, axis: str = "x") -> None:
     """Tick labels of a log axis as plain numbers (1, 10, 100, 0.01) instead of powers of ten."""
-    formatter = mpl.ticker.FuncFormatter(lambda value, _: _log_tick_text(value) if value > 0 else "")
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(formatter)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    narrow = lo > 0 and hi / lo < 30
+    target.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
+    target.set_major_formatter(mpl.ticker.FuncFormatter(lambda value, _: _log_tick_text(value) if value > 0 else ""))
+    target.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
 def success_texts(dataset: str | None) -> tuple[str, str]:
@@ -242,7 +247,7 @@ def success_texts(dataset: str | None) -> tuple[str, str]:
 
 def _log_tick_text(value: float) -> str:
     if value >= 1e-3:
-        return f"{value:g}"
+        return f"{value:.3g}"
     return f"$10^{{{math.floor(math.log10(value) + 1e-9)}}}$"
 
 
