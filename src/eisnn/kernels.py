@@ -13,9 +13,12 @@ import numba
 import numpy as np
 
 FAST_SIGMOID, EXPONENTIAL = 0, 1
+# Reassociation and contraction let LLVM vectorise; no-NaN/no-inf flags are left out so that a
+# diverging network still produces the non-finite values that mark it diverged.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def lif_forward(w_in, w_out, row_offsets, event_step, event_unit, batch_size, n_steps, alpha, beta, threshold):
     """Hidden spikes uint8 [K, B, T, H], voltage V[0..T-1] [K, B, T, H], readout U [K, B, T+1, O]."""
     n_networks, _, n_hidden = w_in.shape
@@ -24,6 +27,7 @@ def lif_forward(w_in, w_out, row_offsets, event_step, event_unit, batch_size, n_
     spikes = np.zeros((n_networks, batch_size, n_steps, n_hidden), np.uint8)
     voltage = np.empty((n_networks, batch_size, n_steps, n_hidden), dtype)
     readout = np.zeros((n_networks, batch_size, n_steps + 1, n_out), dtype)
+    zero = np.zeros(1, dtype)[0]
     syn = np.empty(n_hidden, dtype)
     mem = np.empty(n_hidden, dtype)
     drive = np.empty(n_out, dtype)
@@ -44,7 +48,7 @@ def lif_forward(w_in, w_out, row_offsets, event_step, event_unit, batch_size, n_
                     fired = v > threshold
                     spikes[k, b, t, h] = fired
                     n_spikes += fired
-                    mem[h] = (beta * v + syn[h]) * (1 - fired)
+                    mem[h] = zero if fired else beta * v + syn[h]
                     syn[h] *= alpha
                 drive[:] = 0.0
                 if n_spikes:
@@ -64,7 +68,7 @@ def lif_forward(w_in, w_out, row_offsets, event_step, event_unit, batch_size, n_
     return spikes, voltage, readout
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def lif_backward(
     w_in, w_out, row_offsets, event_step, event_unit, spikes, voltage, grad_readout,
     alpha, beta, threshold, surrogate, surrogate_scale,
@@ -81,6 +85,7 @@ def lif_backward(
     adj_syn = np.empty(n_hidden, dtype)  # λI[t+1] = ∂L/∂X[t]
     grad_spike = np.empty(n_hidden, dtype)
     slope = np.empty(n_hidden, dtype)
+    zero, one = np.zeros(1, dtype)[0], np.ones(1, dtype)[0]
     adj_out_mem = np.empty(n_out, dtype)  # Λ_U[t+1]
     adj_out_syn = np.empty(n_out, dtype)  # Λ_J[t+1] = ∂L/∂Y[t]
     for k in range(n_networks):
@@ -110,8 +115,8 @@ def lif_backward(
                         grad_spike[h] += g * w_out_t[o, h]
                 if surrogate == FAST_SIGMOID:
                     for h in range(n_hidden):
-                        x = abs(voltage[k, b, t, h] - threshold) * surrogate_scale + 1.0
-                        slope[h] = 1.0 / (x * x)
+                        x = abs(voltage[k, b, t, h] - threshold) * surrogate_scale + one
+                        slope[h] = one / (x * x)
                 else:
                     for h in range(n_hidden):
                         slope[h] = np.exp(-abs(voltage[k, b, t, h] - threshold) * surrogate_scale)
@@ -119,7 +124,7 @@ def lif_backward(
                 for h in range(n_hidden):
                     fired = spikes[k, b, t, h]
                     n_spikes += fired
-                    carried = adj_mem[h] * (1 - fired)
+                    carried = zero if fired else adj_mem[h]
                     adj_syn[h] = alpha * adj_syn[h] + carried
                     adj_mem[h] = grad_spike[h] * slope[h] + beta * carried
                 if n_spikes:

@@ -24,6 +24,7 @@
 # Idempotent: `up` on a running cluster only re-checks that the node is idle;
 # `down` on a stopped cluster does nothing.
 set -euo pipefail
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 
 DIR="${SLURM_LOCAL_DIR:-/var/lib/eisnn-slurm-local}"
 TIMEOUT="${SLURM_LOCAL_TIMEOUT:-90}"
@@ -267,8 +268,8 @@ cmd_down() {
     if [[ -e "$DIR/run/munged.started-by-us" ]]; then
         stop_pidfile munged /run/munge/munged.pid
         rm -f "$DIR/run/munged.started-by-us"
-    else
-        log "munged was not started by this script; leaving it alone"
+    elif munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+        log "munged was not started by this script; leaving it running"
     fi
 }
 
