@@ -434,14 +434,28 @@ def smoke_prerequisites():
 
 
 @pytest.fixture(scope="module")
-def smoke_local(smoke_prerequisites, tmp_path_factory):
+def smoke_sources(smoke_prerequisites, tmp_path_factory):
+    """One snapshot of the workflow and of src/eisnn for both runs (imported through
+    PYTHONPATH ahead of the editable install), so that edits to the tree while the test runs
+    cannot make the local and the SLURM run differ."""
+    base = tmp_path_factory.mktemp("smoke_sources")
+    template = copy_workflow(base / "workflow_copy")
+    shutil.copytree(ROOT / "src" / "eisnn", base / "src" / "eisnn", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(base / "src"), os.environ.get("PYTHONPATH")])))
+    return template, env
+
+
+@pytest.fixture(scope="module")
+def smoke_local(smoke_sources, tmp_path_factory):
     """Reference: the smoke preset run locally (workflow/profiles/default, 2 cores)."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("smoke_local"))
+    template, env = smoke_sources
+    workdir = tmp_path_factory.mktemp("smoke_local") / "wf"
+    shutil.copytree(template, workdir)
     started = time.perf_counter()
     result = run(
         [*SNAKEMAKE, "--workflow-profile", "workflow/profiles/default", "--cores", "2",
          "figures", "--config", "preset=smoke"],
-        cwd=workdir, check=False, timeout=900,
+        cwd=workdir, env=env, check=False, timeout=900,
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
@@ -451,9 +465,11 @@ def smoke_local(smoke_prerequisites, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def smoke_slurm(slurm_cluster, smoke_local, tmp_path_factory):
-    env = slurm_cluster["env"]
-    workdir = copy_workflow(tmp_path_factory.mktemp("smoke_slurm"))
+def smoke_slurm(slurm_cluster, smoke_sources, smoke_local, tmp_path_factory):
+    template, source_env = smoke_sources
+    env = dict(slurm_cluster["env"], PYTHONPATH=source_env["PYTHONPATH"])  # sbatch --export=ALL passes it on
+    workdir = tmp_path_factory.mktemp("smoke_slurm") / "wf"
+    shutil.copytree(template, workdir)
     cpus, mem = node_limits(env)
     profile = localise_profile(workdir / "workflow" / "profiles" / "slurm" / "config.yaml", cpus, mem)
     cmd = [

@@ -7,6 +7,7 @@
 # Every figure rule appends its outputs to FIGURES (common.smk), which `all`, `figures` and the
 # experiment targets build.
 
+import importlib.util
 import math
 
 from eisnn.figures.fig1 import pick_sample_run
@@ -78,6 +79,12 @@ def figure_outputs(name, caption=None):
     }
 
 
+def figure_code(module):
+    """The library files that draw a figure (found, not imported): editing one reruns the figure."""
+    names = (f"eisnn.figures.{module}", "eisnn.figures.style", "eisnn.figures.inputs")
+    return [importlib.util.find_spec(name).origin for name in names]
+
+
 def stats_file(name):
     """Input function: one file of the experiment's stats/ folder (statistics.smk)."""
     return lambda wildcards: f"{RESULTS}/{wildcards.experiment}/stats/{STATS_FILES[name]}"
@@ -131,6 +138,7 @@ FIGURE_RESOURCES = {"runtime": 20, "mem_mb": 4000}
 
 rule fig1b:
     input:
+        code=figure_code("fig1"),
         pack=sample_run_marker,
     output:
         **figure_outputs("fig1b"),
@@ -156,6 +164,7 @@ rule fig1b:
 
 rule fig1cd:
     input:
+        code=figure_code("fig1"),
         runs=stats_file("runs"),
     output:
         **figure_outputs("fig1{letter}", caption="fig1cd"),
@@ -186,6 +195,7 @@ rule fig1cd:
 
 rule fig2b:
     input:
+        code=figure_code("fig2"),
         runs=stats_file("runs"),
     output:
         **figure_outputs("fig2b"),
@@ -206,6 +216,7 @@ rule fig2b:
 
 rule fig2cde:
     input:
+        code=figure_code("fig2"),
         ttests=stats_file("ttests"),
     output:
         **figure_outputs("fig2cde"),
@@ -232,6 +243,7 @@ rule fig2cde:
 
 rule fig3:
     input:
+        code=figure_code("fig3"),
         runs=stats_file("runs"),
         activity_class=run_metric_inputs("activity_class"),
     output:
@@ -244,7 +256,6 @@ rule fig3:
     resources:
         **FIGURE_RESOURCES,
     params:
-        run_dirs=lambda wildcards: CFG.run_dirs(wildcards.experiment),
         n_runs=n_runs,
         dataset_label=dataset_label,
         options=lambda wildcards: {"dataset": dataset_of(wildcards)},
@@ -254,10 +265,11 @@ rule fig3:
 
 rule fig4:
     input:
+        code=figure_code("fig4"),
         runs=stats_file("runs"),
         activity_population=run_metric_inputs("activity_population"),
         weights_hist=run_metric_inputs("weights_hist"),
-        histories=lambda wildcards: [pack.marker(RESULTS) for pack in CFG.experiment(wildcards.experiment).packs()],
+        packs=lambda wildcards: [pack.marker(RESULTS) for pack in CFG.experiment(wildcards.experiment).packs()],
     output:
         **figure_outputs("fig4"),
     log:
@@ -268,7 +280,8 @@ rule fig4:
     resources:
         **FIGURE_RESOURCES,
     params:
-        run_dirs=lambda wildcards: CFG.run_dirs(wildcards.experiment),
+        # history.csv is written with the pack marker (an input), not declared by rule train.
+        histories=lambda wildcards: [f"{d}/history.csv" for d in CFG.run_dirs(wildcards.experiment)],
         n_runs=n_runs,
         dataset_label=dataset_label,
         options=lambda wildcards: {"prefer_ratio": 0.5, "dataset": dataset_of(wildcards)},
@@ -281,6 +294,7 @@ rule fig4:
 
 rule fig5:
     input:
+        code=figure_code("fig5"),
         runs=stats_file("runs"),
         van_rossum_table=stats_file("van_rossum_table"),
     output:
@@ -307,6 +321,7 @@ rule fig5:
 
 rule fig_isi:
     input:
+        code=figure_code("supplementary"),
         runs=stats_file("runs"),
         isi=run_metric_inputs("isi"),
     output:
@@ -319,7 +334,6 @@ rule fig_isi:
     resources:
         **FIGURE_RESOURCES,
     params:
-        run_dirs=lambda wildcards: CFG.run_dirs(wildcards.experiment),
         n_runs=n_runs,
         dataset_label=dataset_label,
         options=lambda wildcards: {"dataset_label": dataset_label(wildcards)},
@@ -343,6 +357,7 @@ localrules:
 
 rule report_table:
     input:
+        code=figure_code("tables"),
         table=lambda wildcards: stats_file(TABLE_SOURCES[wildcards.table][1])(wildcards),
     output:
         html=report(

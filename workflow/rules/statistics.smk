@@ -30,5 +30,7 @@ rule statistics:
     params:
         run_dirs=lambda wildcards: CFG.run_dirs(wildcards.experiment),
         dataset=dataset_of,
+        ttest=CFG.raw.get("statistics", {}).get("ttest", "welch"),
+        reference_ratio=CFG.raw.get("statistics", {}).get("reference_ratio", 1.0),
     script:
         "../scripts/statistics.py"

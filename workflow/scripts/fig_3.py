@@ -3,8 +3,8 @@
 import contextlib
 
 from eisnn.figures.fig3 import build_fig3
-from eisnn.figures.inputs import read_run_metrics
+from eisnn.figures.inputs import read_per_run_files
 
 with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):
-    activity = read_run_metrics(snakemake.params.run_dirs, "activity_class", missing_ok=False)
+    activity = read_per_run_files(snakemake.input.activity_class)
     build_fig3(snakemake.input.runs, activity, str(snakemake.output.png).removesuffix(".png"), **snakemake.params.options)

@@ -2,9 +2,9 @@
 
 import contextlib
 
-from eisnn.figures.inputs import read_run_metrics
+from eisnn.figures.inputs import read_per_run_files
 from eisnn.figures.supplementary import build_isi
 
 with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):
-    isi = read_run_metrics(snakemake.params.run_dirs, "isi", missing_ok=False)
+    isi = read_per_run_files(snakemake.input.isi)
     build_isi(snakemake.input.runs, isi, str(snakemake.output.png).removesuffix(".png"), **snakemake.params.options)

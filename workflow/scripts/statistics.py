@@ -7,7 +7,13 @@ from eisnn.stats import collect_run_table, write_stats
 
 with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
     table = collect_run_table(snakemake.params.run_dirs, snakemake.params.dataset)
-    written = write_stats(table, Path(snakemake.output.runs).parent, snakemake.params.dataset)
+    written = write_stats(
+        table,
+        Path(snakemake.output.runs).parent,
+        snakemake.params.dataset,
+        test=snakemake.params.ttest,
+        reference_ratio=snakemake.params.reference_ratio,
+    )
     missing = sorted(set(map(str, written.values())) ^ set(snakemake.output))
     if missing:
         raise RuntimeError(f"write_stats and the rule disagree on these files: {missing}")

@@ -12,7 +12,6 @@ import seaborn as sns
 
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table
-from eisnn.stats import GROUPS, format_p
 
 CATEGORY_SUFFIX = {"E-E": "ee", "E-I": "ei", "I-I": "ii"}
 
@@ -54,6 +53,8 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
     Kruskal–Wallis p-value across the three categories and N (networks) from
     ``van_rossum_table.csv`` (Tables 2/3). Returns ``(figure, data)``.
     """
+    from eisnn.stats import GROUPS
+
     data = distance_table(run_table, ratios=ratios)
     runs = read_run_table(run_table)
     order = style.ordered_ratios(ratios if ratios is not None else runs.loc[runs["ratio"].notna(), "ratio"])
@@ -128,6 +129,8 @@ def _kw_text(kw: pd.DataFrame, ratio, group: str, n_networks: int) -> str:
     row = kw[style.same_ratio(kw["ratio"], ratio) & (kw["group"] == group)]
     if row.empty:
         return f"N = {n_networks}"
+    from eisnn.stats import format_p
+
     r = row.iloc[0]
     p = format_p(r["kw_p"])
     p_text = f"p {p}" if p.startswith("<") else f"p = {p}"

@@ -3,6 +3,7 @@
 Formats: the run table is ``results/<experiment>/stats/runs.csv`` (:func:`eisnn.stats.collect_run_table`);
 per-run tables are ``<run_dir>/metrics/<name>.csv`` (:data:`eisnn.metrics.METRIC_FILES`) and
 ``<run_dir>/history.csv``. Runs are joined on ``run_dir``, normalised with :func:`run_key`.
+Nothing here imports torch or scipy, so that a figure job starts quickly.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-
-from eisnn.metrics import METRIC_FILES
 
 BOOL_COLUMNS = ("constrained", "diverged", "success")
 
@@ -61,9 +60,28 @@ def read_run_metrics(run_dirs: Iterable[str | os.PathLike], name: str, missing_o
     ``name`` is a key of :data:`eisnn.metrics.METRIC_FILES` (e.g. ``"activity_class"``).
     Runs without the file are skipped if ``missing_ok`` (an empty frame if none has it).
     """
+    from eisnn.metrics import METRIC_FILES  # imports torch: only when the file name is needed
+
     if name not in METRIC_FILES:
         raise KeyError(f"unknown metrics table {name!r}; expected one of {sorted(METRIC_FILES)}")
     return _concat_per_run(run_dirs, Path("metrics") / METRIC_FILES[name], missing_ok)
+
+
+def read_per_run_files(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate per-run CSVs given by path, with the run inferred from the path.
+
+    ``<run_dir>/metrics/<name>.csv`` and ``<run_dir>/history.csv`` both map to ``run_dir``.
+    Every file must exist (these are a workflow rule's declared inputs).
+    """
+    frames = []
+    for path in map(Path, paths):
+        run_dir = path.parent.parent if path.parent.name == "metrics" else path.parent
+        frame = pd.read_csv(path)
+        frame.insert(0, "run_key", run_key(run_dir))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_key"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_histories(run_dirs: Iterable[str | os.PathLike], missing_ok: bool = True) -> pd.DataFrame:

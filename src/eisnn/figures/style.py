@@ -160,12 +160,18 @@ def class_names(dataset: str | None, n_classes: int) -> list[str]:
     return [f"class {k}" for k in range(n_classes)]
 
 
+TOL_MUTED = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
+             "#AA4499", "#888888")
+"""Paul Tol's colour-blind-safe 'muted' scheme (plus grey): class colours that never reuse the
+E (vermillion) and I (blue) colours."""
+
+
 def class_palette(n_classes: int) -> list:
-    """One colour per class: seaborn's colour-blind palette up to 10 classes, else husl."""
+    """One colour per class: Tol's muted scheme up to 10 classes, else evenly spaced husl hues."""
     import seaborn as sns
 
-    if n_classes <= 10:
-        return sns.color_palette("colorblind", n_classes)
+    if n_classes <= len(TOL_MUTED):
+        return list(TOL_MUTED[:n_classes])
     return sns.color_palette("husl", n_classes)
 
 
@@ -246,6 +252,8 @@ def success_texts(dataset: str | None) -> tuple[str, str]:
 
 
 def _log_tick_text(value: float) -> str:
+    if value >= 1 and math.isclose(value, round(value)):
+        return f"{round(value):d}"
     if value >= 1e-3:
         return f"{value:.3g}"
     return f"$10^{{{math.floor(math.log10(value) + 1e-9)}}}$"

@@ -11,7 +11,6 @@ import pandas as pd
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table
 from eisnn.io import write_text_atomic
-from eisnn.stats import GROUPS, format_p
 
 CSS = """
 body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 13px; margin: 1em; }
@@ -42,6 +41,8 @@ def _num(x, spec=".3f") -> str:
 def van_rossum_html(van_rossum_table, title: str) -> str:
     """Tables 2/3 in the paper's layout: per ratio, for pre-training / successful / failed:
     average accuracy, median E-E, E-I, I-I distance, Kruskal–Wallis p-value (N)."""
+    from eisnn.stats import GROUPS, format_p
+
     table = read_table(van_rossum_table)
     head1 = "<tr><th rowspan=2 class=left>Ratio</th>" + "".join(
         f"<th colspan=3>{html.escape({'pre-training': 'All pre-training', 'successful': 'Successful post-training', 'failed': 'Failed post-training'}[g])}</th>"
@@ -73,6 +74,8 @@ def van_rossum_html(van_rossum_table, title: str) -> str:
 
 def ttests_html(ttests, title: str) -> str:
     """The t-tests of every ratio against 100:0, one row per (σ_init, noise level, ratio)."""
+    from eisnn.stats import format_p
+
     table = read_table(ttests)
     header = ["σ_init", "σ_noise/σ_init", "ratio", "n", "n 100:0", "mean (%)", "mean 100:0 (%)",
               "difference (pp)", "t", "df", "p", "p Holm", "stars", "note"]
@@ -102,6 +105,7 @@ RUN_TABLE_COLUMNS = [
     ("acc_last10", "mean last 10"), ("acc_last25", "mean last 25"),
     ("vr_pre_ee", "VR pre E-E"), ("vr_pre_ei", "VR pre E-I"), ("vr_pre_ii", "VR pre I-I"),
     ("vr_final_ee", "VR final E-E"), ("vr_final_ei", "VR final E-I"), ("vr_final_ii", "VR final I-I"),
+    ("vr_pre_all", "VR pre (unconstrained)"), ("vr_final_all", "VR final (unconstrained)"),
     ("run_dir", "run directory"),
 ]
 
@@ -109,7 +113,8 @@ RUN_TABLE_COLUMNS = [
 def run_table_html(run_table, title: str) -> str:
     """The run table, one row per run, accuracies in %, sorted by ratio, σ_init, noise, seed."""
     runs = read_run_table(run_table).sort_values(["ratio", "sigma_init", "noise_frac", "seed"], na_position="last")
-    present = [(c, h) for c, h in RUN_TABLE_COLUMNS if c in runs.columns]
+    present = [(c, h) for c, h in RUN_TABLE_COLUMNS
+               if c in runs.columns and not (c.startswith("vr_") and runs[c].isna().all())]
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for _, h in present) + "</tr>"
     rows = []
     for _, r in runs.iterrows():
@@ -124,6 +129,8 @@ def run_table_html(run_table, title: str) -> str:
                 text = _num(float(value), ".3g") if pd.notna(value) else "n/a"
             elif column == "sigma_init":
                 text = style.format_sigma(float(value))
+            elif column == "noise_frac":
+                text = f"{float(value):g}"
             else:
                 text = str(value)
             cls = " class=left" if column in ("run_dir", "status", "outcome") else ""
