@@ -25,6 +25,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/statistics.smk"
+include: "workflow/rules/figure_inputs.smk"
+include: "workflow/rules/figures.smk"
 
 
 localrules:

@@ -130,7 +130,12 @@ def slurm_cluster(request):
         _skip_or_fail(f"local SLURM cluster did not come up within 900 s: {error}")
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        _skip_or_fail(f"local SLURM cluster failed to start (rc {result.returncode}):\n{result.stderr[-4000:]}")
+        errors = [line for line in result.stderr.splitlines() if line.startswith("[slurm_local] ERROR")]
+        headline = errors[-1].removeprefix("[slurm_local] ERROR: ") if errors else f"exit code {result.returncode}"
+        _skip_or_fail(
+            f"local SLURM cluster failed to start: {headline}\n"
+            f"(bash {CLUSTER_SCRIPT.relative_to(ROOT)} up; its output ends:)\n{result.stderr[-3000:]}"
+        )
     _say(f"cluster up in {seconds:.1f} s")
     return {"env": slurm_env(), "up_seconds": seconds, "log": result.stderr}
 
@@ -362,7 +367,7 @@ def test_executor_plugin_on_mini_workflow(slurm_cluster, tmp_path):
             assert info["resources"][key] == str(value), (info["rule"], key)
     report = (workdir / "out" / "report.txt").read_text().split("\n")
     array_id = arrays[0][0]
-    assert all(f"job=" in line and f"array={array_id}_" in line for line in report if line), report
+    assert all("job=" in line and f"array={array_id}_" in line for line in report if line), report
 
 
 # ---------------------------------------------------------------------------------------------

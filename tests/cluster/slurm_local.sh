@@ -59,14 +59,16 @@ install_packages() {
     command -v apt-get >/dev/null 2>&1 || die "missing packages (${missing[*]}) and no apt-get on this machine"
     # slurm-wlm is the metapackage of exactly these (plus many optional plugins
     # we do not need); installing the parts keeps it small (~10 s).
-    log "installing ${missing[*]} (apt-get update + install --no-install-recommends)"
+    mkdir -p "$DIR/log"
+    local aptlog="$DIR/log/apt.log"
+    log "installing ${missing[*]} (apt-get update + install --no-install-recommends; output in $aptlog)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 || die "apt-get update failed"
+    apt-get update -q >"$aptlog" 2>&1 || { tail -n 20 "$aptlog" >&2; die "apt-get update failed"; }
     # Debian's postinst scripts try to start the services; on machines without
     # an init system that only prints a harmless 'policy-rc.d denied' notice.
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-        || die "apt-get install ${missing[*]} failed"
-    log "installed: $(slurmctld -V)"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1 \
+        || { tail -n 30 "$aptlog" >&2; die "apt-get install ${missing[*]} failed"; }
+    log "installed: $(slurmctld -V), munge $(dpkg-query -W -f='${Version}' munge)"
 }
 
 start_munge() {

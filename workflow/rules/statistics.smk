@@ -8,14 +8,14 @@ rule statistics:
         runs=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['runs']}",
         ttests=report(
             f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['ttests']}",
-            category="Statistics",
+            category="Statistics (CSV)",
             subcategory="{experiment}",
             labels={"table": "t-tests against 100:0"},
         ),
         ttests_md=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['ttests_md']}",
         van_rossum_table=report(
             f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['van_rossum_table']}",
-            category="Statistics",
+            category="Statistics (CSV)",
             subcategory="{experiment}",
             labels={"table": "Van Rossum distances (Tables 2/3)"},
         ),

@@ -1,4 +1,8 @@
-"""Fig 2: accuracy under noisy weight updates (2b) and the difference from 100:0 (2c-e)."""
+"""Fig 2: accuracy under noisy weight updates (2b) and the difference from 100:0 (2c-e).
+
+The reference ratio of 2c-e is read from ``ttests.csv`` (its ``reference_ratio`` column, 100:0
+unless the statistics were configured otherwise).
+"""
 
 from __future__ import annotations
 
@@ -113,6 +117,7 @@ def difference_table(ttests, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVEL
                 "noise_frac": float(level),
                 "ratio": r["ratio"],
                 "ratio_label": style.ratio_text(r["ratio"]),
+                "reference_ratio": r.get("reference_ratio", 1.0),
                 "n": r["n"],
                 "n_ref": r["n_ref"],
                 "mean_pct": 100 * r["mean"],
@@ -124,22 +129,24 @@ def difference_table(ttests, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVEL
                 "stars": r["stars"] if isinstance(r["stars"], str) else "",
                 "reason": r["reason"] if isinstance(r.get("reason"), str) else "",
             })
-    columns = ["panel", "noise_frac", "ratio", "ratio_label", "n", "n_ref", "mean_pct", "mean_ref_pct",
+    columns = ["panel", "noise_frac", "ratio", "ratio_label", "reference_ratio", "n", "n_ref", "mean_pct", "mean_ref_pct",
                "mean_diff_pp", "se_pp", "p", "p_holm", "stars", "reason"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS,
                                    ratios: Sequence | None = None):
-    """Fig 2c-e: mean accuracy difference of each ratio from 100:0 at three noise levels.
+    """Fig 2c-e: mean accuracy difference of each ratio from the reference (100:0) at three noise levels.
 
     Bars are mean differences (percentage points) with ± 1 standard error; stars are from the
-    two-sided t-tests of ``ttests.csv`` (raw p: * < .05, ** < .01, *** < .001; "ns" otherwise).
+    two-sided t-tests of ``ttests.csv`` (raw p: * < .05, ** < .01, *** < .001; none otherwise).
     A noise level without runs gets a "no runs" panel. Returns ``(figure, data)``.
     """
     data = difference_table(ttests, noise_levels)
+    reference = float(data["reference_ratio"].dropna().iloc[0]) if data["reference_ratio"].notna().any() else 1.0
+    ref_text = style.ratio_text(reference)
     order = [r for r in style.ordered_ratios(ratios if ratios is not None else data["ratio"])
-             if not style.is_unconstrained(r) and not np.isclose(r, 1.0)]
+             if not style.is_unconstrained(r) and not np.isclose(r, reference)]
     finite = data[["mean_diff_pp", "se_pp"]].to_numpy(dtype=float)
     extent = np.nanmax(np.abs(finite[:, 0]) + np.nan_to_num(finite[:, 1])) if len(data) and np.isfinite(finite[:, 0]).any() else 1.0
     extent = max(float(extent), 0.5)
@@ -157,7 +164,7 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
                 continue
             ref = sub["mean_ref_pct"].dropna()
             if len(ref):
-                ax.text(0.98, 0.98, f"100:0: {ref.iloc[0]:.1f} % (n = {int(sub['n_ref'].iloc[0])})",
+                ax.text(0.98, 0.98, f"{ref_text}: {ref.iloc[0]:.1f} % (n = {int(sub['n_ref'].iloc[0])})",
                         transform=ax.transAxes, ha="right", va="top", fontsize=6)
             positions = np.arange(len(order))
             for x, ratio in zip(positions, order):
@@ -174,18 +181,17 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
                 ax.bar(x, diff, width=0.7, color=style.ratio_color(ratio), edgecolor="black", linewidth=0.4)
                 se = r["se_pp"] if np.isfinite(r["se_pp"]) else 0.0
                 ax.errorbar(x, diff, yerr=se, color="black", lw=0.7, capsize=1.5)
-                label = r["stars"] or ""
+                label = r["stars"] if r["stars"] != "ns" else ""  # as in the paper: stars only
                 if label:
                     tip = diff + np.sign(diff or 1) * (se + 0.04 * extent)
-                    ax.text(x, tip, label, ha="center", va="bottom" if diff >= 0 else "top",
-                            fontsize=6 if label != "ns" else 5, color="black" if label != "ns" else "0.4")
+                    ax.text(x, tip, label, ha="center", va="bottom" if diff >= 0 else "top", fontsize=7)
             ax.axhline(0, color="black", lw=0.6)
             ax.set_xticks(positions, [style.ratio_text(r) for r in order], rotation=45, ha="right",
                           rotation_mode="anchor")
             ax.set_xlabel("E:I ratio")
             pad = max(0.6, (3 - len(order)) / 2 + 0.6)
             ax.set_xlim(-pad, len(order) - 1 + pad)
-        axes[0].set_ylabel("accuracy difference from 100:0\n(percentage points)")
+        axes[0].set_ylabel(f"accuracy difference from {ref_text}\n(percentage points)")
         axes[0].set_ylim(-1.3 * extent, 1.3 * extent)
     return fig, data
 

@@ -20,11 +20,14 @@ def distance_table(run_table, *, ratios: Sequence | None = None) -> pd.DataFrame
     """One row per constrained run × group × pair category with a finite distance.
 
     pre-training: every run, ``vr_pre_*``; successful / failed: by outcome (diverged runs are
-    failed), ``vr_final_*``. ``ratios`` restricts the ratios (default: all constrained ones).
+    failed), ``vr_final_*``. ``ratios`` selects the ratios; by default every constrained ratio
+    below 1.0, as in the paper (100:0 has no I neurons, hence only E-E distances).
     """
     runs = read_run_table(run_table)
     runs = runs[runs["ratio"].notna()]
-    if ratios is not None:
+    if ratios is None:
+        runs = runs[runs["ratio"] < 1.0 - 1e-9]
+    else:
         keep = np.zeros(len(runs), dtype=bool)
         for ratio in ratios:
             keep |= style.same_ratio(runs["ratio"], ratio).to_numpy()
@@ -46,8 +49,9 @@ def distance_table(run_table, *, ratios: Sequence | None = None) -> pd.DataFrame
 
 def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None = None,
                     first_letter: str = "a", tau_ms: float = 1.0, dataset_label: str = ""):
-    """Fig 5: per ratio (rows) and group (columns: before training, successful, failed), the
-    distribution over networks of the mean E-E, E-I and I-I Van Rossum distances.
+    """Fig 5: per ratio (rows; default: the constrained ratios below 100:0) and group (columns:
+    before training, successful, failed), the distribution over networks of the mean E-E, E-I
+    and I-I Van Rossum distances.
 
     Boxes show quartiles, points single networks. Each panel is annotated with the
     Kruskal–Wallis p-value across the three categories and N (networks) from
@@ -57,7 +61,8 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
 
     data = distance_table(run_table, ratios=ratios)
     runs = read_run_table(run_table)
-    order = style.ordered_ratios(ratios if ratios is not None else runs.loc[runs["ratio"].notna(), "ratio"])
+    default = runs.loc[runs["ratio"].notna() & (runs["ratio"] < 1.0 - 1e-9), "ratio"]
+    order = style.ordered_ratios(ratios if ratios is not None else default)
     order = [r for r in order if not style.is_unconstrained(r)]
     kw = read_table(van_rossum_table) if van_rossum_table is not None else pd.DataFrame()
     if len(kw):
@@ -75,7 +80,7 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
         fig = style.new_figure(style.FULL_WIDTH * 0.8, 0.5 + 1.75 * n_rows)
         axes = np.atleast_2d(fig.subplots(n_rows, len(GROUPS), sharey=True, squeeze=False))
         if not order:
-            style.annotate_empty(axes[0, 0], "no constrained runs")
+            style.annotate_empty(axes[0, 0], "no runs with E and I neurons")
             for ax in axes[0, 1:]:
                 ax.set_visible(False)
         for i, ratio in enumerate(order):

@@ -73,11 +73,12 @@ def van_rossum_html(van_rossum_table, title: str) -> str:
 
 
 def ttests_html(ttests, title: str) -> str:
-    """The t-tests of every ratio against 100:0, one row per (σ_init, noise level, ratio)."""
+    """The t-tests of every ratio against the reference (100:0), one row per (σ_init, noise, ratio)."""
     from eisnn.stats import format_p
 
     table = read_table(ttests)
-    header = ["σ_init", "σ_noise/σ_init", "ratio", "n", "n 100:0", "mean (%)", "mean 100:0 (%)",
+    reference = style.ratio_text(table["reference_ratio"].iloc[0]) if len(table) and "reference_ratio" in table else "100:0"
+    header = ["σ_init", "σ_noise/σ_init", "ratio", "n", f"n {reference}", "mean (%)", f"mean {reference} (%)",
               "difference (pp)", "t", "df", "p", "p Holm", "stars", "note"]
     rows = []
     for _, r in table.iterrows():
@@ -93,7 +94,7 @@ def ttests_html(ttests, title: str) -> str:
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
     test = table["test"].iloc[0] if len(table) else "welch"
     note = (f"Two-sided {str(test).capitalize()} t-test of the mean test accuracy over the last 10 "
-            "epochs of each ratio against 100:0; Holm adjustment over the ratios at one noise level. "
+            f"epochs of each ratio against {reference}; Holm adjustment over the ratios at one noise level. "
             "Stars from the raw p: * p<.05, ** p<.01, *** p<.001.")
     return _page(title, f"<table><caption>{html.escape(title)}</caption>{head}{''.join(rows)}</table>", note)
 

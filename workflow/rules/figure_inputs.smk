@@ -1,0 +1,145 @@
+# Input functions and constants of the figure rules (figures.smk): which figures and tables
+# each experiment builds, their output paths, and the tables and runs each figure reads.
+
+import importlib.util
+import math
+
+from eisnn.figures.fig1 import pick_sample_run
+from eisnn.figures.style import PAPER_BASELINE_ACCURACY
+
+FIGDIR = f"{RESULTS}/figures"
+
+
+DATASET_LABELS = {
+    "fmnist": "Fashion-MNIST",
+    "shd": "SHD",
+    "synthetic": "synthetic data",
+}
+
+# Experiment -> its figures (SPEC §3): the σ sweeps give Fig 1, 3, 4, 5 and Tables 2/3 (Fig 3/4
+# only for Fashion-MNIST, as in the paper); the noise sweep gives Fig 2.
+FIGURE_SETS = {
+    "fmnist_sigma": ["fig1b", "fig1c", "fig3", "fig4", "fig5", "figS_isi"],
+    "shd_sigma": ["fig1b", "fig1d", "fig5", "figS_isi"],
+    "fmnist_noise": ["fig2b", "fig2cde"],
+}
+TABLE_SETS = {
+    "fmnist_sigma": ["table2", "runs"],
+    "shd_sigma": ["table3", "runs"],
+    "fmnist_noise": ["ttests", "runs"],
+}
+FIGURE_LABELS = {
+    "fig1b": "Fig 1b: sample activity",
+    "fig1{letter}": "Fig 1{letter}: accuracy vs initial rate",
+    "fig2b": "Fig 2b: accuracy vs update noise",
+    "fig2cde": "Fig 2c-e: difference from the reference ratio",
+    "fig3": "Fig 3: class accuracy vs activity",
+    "fig4": "Fig 4: representative runs",
+    "fig5": "Fig 5: Van Rossum distances",
+    "figS_isi": "Supplementary: ISI and firing frequency",
+}
+TABLE_LABELS = {
+    "table2": "Table 2: Van Rossum distances",
+    "table3": "Table 3: Van Rossum distances",
+    "ttests": "t-tests against the reference ratio (Fig 2c-e)",
+    "runs": "run table",
+}
+
+for _experiment, _names in FIGURE_SETS.items():
+    FIGURES[_experiment] += [
+        f"{FIGDIR}/{_experiment}/{name}.{ext}"
+        for name in _names
+        for ext in ("png", "pdf", "data.csv")
+    ]
+for _experiment, _names in TABLE_SETS.items():
+    FIGURES[_experiment] += [f"{FIGDIR}/{_experiment}/{name}.html" for name in _names]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def figure_outputs(name, caption=None):
+    """Output dict of a figure rule: PNG (in the report), PDF and the figure data table."""
+    stem = f"{FIGDIR}/{{experiment}}/{name}"
+    return {
+        "png": report(
+            f"{stem}.png",
+            caption=f"../report/{caption or name}.rst",
+            category="Figures",
+            subcategory="{experiment}",
+            labels={"figure": FIGURE_LABELS[name]},
+        ),
+        "pdf": f"{stem}.pdf",
+        "data": f"{stem}.data.csv",
+    }
+
+
+def figure_code(module):
+    """The library files that draw a figure (found, not imported): editing one reruns the figure."""
+    names = (f"eisnn.figures.{module}", "eisnn.figures.style", "eisnn.figures.inputs")
+    return [importlib.util.find_spec(name).origin for name in names]
+
+
+def stats_file(name):
+    """Input function: one file of the experiment's stats/ folder (statistics.smk)."""
+    return (
+        lambda wildcards: f"{RESULTS}/{wildcards.experiment}/stats/{STATS_FILES[name]}"
+    )
+
+
+def run_metric_inputs(name):
+    """Input function: metrics/<name>.csv of every run of the experiment."""
+    return lambda wildcards: [
+        f"{run_dir}/metrics/{METRIC_FILES[name]}"
+        for run_dir in CFG.run_dirs(wildcards.experiment)
+    ]
+
+
+def experiment_ratios(wildcards):
+    """The experiment's E:I ratios (NaN = unconstrained), for fixed panels even without runs."""
+    return [
+        math.nan if r is None else r
+        for r in CFG.experiment(wildcards.experiment).ratios
+    ]
+
+
+def reference_label():
+    """E:I label of the ratio Fig 2c-e compares with (statistics.reference_ratio, default 100:0)."""
+    ratio = float(CFG.raw.get("statistics", {}).get("reference_ratio", 1.0))
+    return f"{100 * ratio:g}:{100 - 100 * ratio:g}"
+
+
+def n_runs(wildcards):
+    return len(CFG.run_dirs(wildcards.experiment))
+
+
+def dataset_label(wildcards):
+    return DATASET_LABELS.get(dataset_of(wildcards), dataset_of(wildcards))
+
+
+def sample_run(wildcards):
+    """The run Fig 1b shows: 80:20 (or nearest), σ_init nearest 0.001, lowest seed."""
+    return pick_sample_run(CFG.experiment(wildcards.experiment).runs())
+
+
+def sample_run_marker(wildcards):
+    run = sample_run(wildcards)
+    labels = run.labels
+    return CFG.pack_of_run(
+        wildcards.experiment,
+        labels["ratio"],
+        labels["sigma"],
+        labels["noise"],
+        labels["seed"],
+    ).marker(RESULTS)
+
+
+def sample_run_description(wildcards):
+    run = sample_run(wildcards)
+    ratio = (
+        "unconstrained"
+        if run.ratio is None
+        else f"{100 * run.ratio:g}:{100 - 100 * run.ratio:g}"
+    )
+    noise = f", σ_noise = {run.noise_frac:g} σ_init" if run.noise_frac else ""
+    return f"{dataset_label(wildcards)}, {ratio}, σ_init = {run.sigma_init:g}{noise}, seed {run.seed}"
