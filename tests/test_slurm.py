@@ -195,6 +195,10 @@ def test_cluster_is_up(slurm_cluster):
     config = run(["scontrol", "show", "config"], env=env).stdout
     assert re.search(r"MinJobAge\s*=\s*3600", config)
     assert re.search(r"AccountingStorageType\s*=\s*accounting_storage/none", config) or "AccountingStorageType" not in config
+    # No slurmdbd: sacct fails, which is why every Snakemake run here passes
+    # --slurm-status-command squeue (the plugin picks sacct whenever the binary exists).
+    sacct = run(["sacct", "-X", "--parsable2", "--noheader", "--format=JobIdRaw,State"], env=env, check=False)
+    assert sacct.returncode != 0 and "accounting storage is disabled" in sacct.stdout, sacct.stdout
 
 
 def test_sbatch_resources_reach_the_job(slurm_cluster, tmp_path):

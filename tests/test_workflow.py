@@ -62,8 +62,15 @@ def dry_run_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
+# Training jobs: `train` (Fashion-MNIST experiments) and `train_shd` (SHD), so that SLURM array
+# jobs never mix the two resource classes.
+TRAINING_RULES = ("train", "train_shd")
+
+
 def count(jobs, rule, **wildcards) -> int:
-    return sum(1 for r, w in jobs if r == rule and all(w.get(k) == v for k, v in wildcards.items()))
+    """Jobs of `rule` with the given wildcards; rule "train" counts every training rule."""
+    rules = TRAINING_RULES if rule == "train" else (rule,)
+    return sum(1 for r, w in jobs if r in rules and all(w.get(k) == v for k, v in wildcards.items()))
 
 
 def seeds_in(label: str) -> list[int]:
@@ -93,15 +100,16 @@ def test_full_paper_dag_matches_the_grid(tmp_path):
     }
     for experiment, n_runs in per_experiment.items():
         assert count(jobs, "run_metrics", experiment=experiment) == n_runs, experiment
-        packs = [w for r, w in jobs if r == "train" and w["experiment"] == experiment]
+        packs = [w for r, w in jobs if r in TRAINING_RULES and w["experiment"] == experiment]
         assert sum(len(seeds_in(p["seeds"])) for p in packs) == n_runs
         assert all(len(seeds_in(p["seeds"])) == 8 for p in packs)  # runs_per_job
         assert count(jobs, "statistics", experiment=experiment) == 1
     assert per_experiment == {"fmnist_sigma": 728, "shd_sigma": 728, "fmnist_noise": 1280}
     assert count(jobs, "train") == 91 + 91 + 160
+    assert count(jobs, "train_shd") == count(jobs, "train_shd", experiment="shd_sigma") == 91
     assert count(jobs, "encode") == 2
     assert count(jobs, "download_fmnist") == count(jobs, "download_shd") == 1
-    baseline = [w for r, w in jobs if r == "train" and w["ratio"] == "none" and w["sigma"] in ("0.0238", "0.0252")]
+    baseline = [w for r, w in jobs if r in TRAINING_RULES and w["ratio"] == "none" and w["sigma"] in ("0.0238", "0.0252")]
     assert {w["experiment"] for w in baseline} == {"fmnist_sigma", "shd_sigma"}
 
 
@@ -213,7 +221,7 @@ def test_smoke_preset_builds_every_run(smoke):
 def test_appending_a_seed_schedules_only_the_new_runs(smoke):
     workdir, _ = smoke
     jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "experiments={fmnist_noise: {seeds: [0, 1, 2]}}")
-    trained = [w for r, w in jobs if r == "train"]
+    trained = [w for r, w in jobs if r in TRAINING_RULES]
     assert len(trained) == 2 * 2 and {w["seeds"] for w in trained} == {"2"}
     assert {w["seed"] for r, w in jobs if r == "run_metrics"} == {"2"} and count(jobs, "run_metrics") == 4
     assert [w["experiment"] for r, w in jobs if r == "statistics"] == ["fmnist_noise"]
@@ -224,7 +232,8 @@ def test_appending_a_seed_schedules_only_the_new_runs(smoke):
 def test_adding_a_sigma_schedules_only_its_runs(smoke):
     workdir, _ = smoke
     jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "experiments={shd_sigma: {sigma_init: [0.01, 0.3, 0.1]}}")
-    assert {(r, w.get("sigma")) for r, w in jobs if r in ("train", "run_metrics")} == {("train", "0.1"), ("run_metrics", "0.1")}
+    assert {(r, w.get("sigma")) for r, w in jobs if r in ("train_shd", "run_metrics")} == {("train_shd", "0.1"), ("run_metrics", "0.1")}
+    assert count(jobs, "train") == 1
     assert count(jobs, "run_metrics") == 2
 
 

@@ -1,4 +1,5 @@
 # Training: one job per pack (a grid point and a chunk of its seeds), K runs in one process.
+# Rule `train` trains the Fashion-MNIST experiments, `train_shd` the SHD one (see below).
 #
 # The job receives only its own parameters: its runs (params.runs) and its experiment's
 # training options (params.options). Snakemake reruns it when either changes, so adding a
@@ -9,6 +10,8 @@
 
 
 rule train:
+    wildcard_constraints:
+        experiment="fmnist_sigma|fmnist_noise",
     input:
         train=encoded_split("train"),
         test=encoded_split("test"),
@@ -29,3 +32,11 @@ rule train:
         options=train_options,
     script:
         "../scripts/train.py"
+
+
+# SHD packs train for hours longer and need more memory. The SLURM plugin submits the ready jobs
+# of one rule as one array job with the first job's resources, so SHD training is its own rule:
+# arrays never mix the two resource classes.
+use rule train as train_shd with:
+    wildcard_constraints:
+        experiment="shd_sigma",
