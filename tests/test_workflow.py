@@ -252,3 +252,30 @@ def test_changing_a_metrics_option_reruns_metrics_and_statistics_only(smoke):
     jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "metrics={max_samples: 40}")
     assert count(jobs, "train") == 0 and count(jobs, "encode") == 0
     assert count(jobs, "run_metrics") == 22 and count(jobs, "statistics") == 3
+
+
+@pytest.mark.slow
+def test_changing_a_figure_option_reruns_only_that_figure(smoke):
+    workdir, _ = smoke
+    jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "statistics={noise_levels: [0.2]}")
+    assert {r for r, _ in jobs} == {"fig2cde", "all"}
+
+
+@pytest.mark.slow
+def test_a_config_edit_never_deletes_results_of_runs_still_in_the_grid(smoke):
+    """Shrinking a grid for real rebuilds only the aggregates; every run's files stay as they were."""
+    workdir, _ = smoke
+    run_files = sorted(p for p in (workdir / "results" / "smoke").rglob("seed-*/*") if p.is_file())
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run_files}
+    snakemake(
+        workdir, "--cores", "2", "figures", "--config", "preset=smoke", "experiments={shd_sigma: {sigma_init: [0.01]}}",
+        timeout=600,
+    )
+    for path, (mtime, content) in before.items():
+        assert path.exists(), f"{path} was deleted"
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, f"{path} was rewritten"
+    table = pd.read_csv(workdir / "results" / "smoke" / "shd_sigma" / "stats" / "runs.csv")
+    assert set(table["sigma_init"]) == {0.01}
+    # Back to the preset as written: the removed runs are still complete, so nothing trains again.
+    jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke")
+    assert count(jobs, "train") == 0 and count(jobs, "run_metrics") == 0

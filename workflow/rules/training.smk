@@ -10,8 +10,6 @@
 
 
 rule train:
-    wildcard_constraints:
-        experiment="fmnist_sigma|fmnist_noise",
     input:
         train=encoded_split("train"),
         test=encoded_split("test"),
@@ -21,6 +19,8 @@ rule train:
         f"{LOGS}/train/{{experiment}}/{POINT}_pack-{{seeds}}.log",
     benchmark:
         f"{LOGS}/train/{{experiment}}/{POINT}_pack-{{seeds}}.benchmark.tsv"
+    wildcard_constraints:
+        experiment="fmnist_sigma|fmnist_noise",
     conda:
         ENV
     threads: 1
