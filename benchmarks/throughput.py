@@ -38,8 +38,13 @@ def make_input(shape: dict, n_samples: int, shd: bool, data_dir: Path | None):
         return encode_fashion_mnist(data_dir, "test").subset(np.arange(n_samples))
     rng = np.random.default_rng(0)
     density = 0.03 if shd else 330 / (784 * 100)  # SHD: ≈ 4 200 binned spikes per sample
-    dense = rng.random((n_samples, shape["n_steps"], shape["n_in"])) < density
-    sample, step, unit = np.nonzero(dense)
+    slots = shape["n_steps"] * shape["n_in"]
+    counts = rng.binomial(slots, density, n_samples)
+    sample = np.repeat(np.arange(n_samples), counts)
+    # One spike at most per (step, unit) slot, drawn without building the dense raster.
+    flat = np.unique(sample * slots + rng.integers(0, slots, counts.sum()))
+    sample, slot = np.divmod(flat, slots)
+    step, unit = np.divmod(slot, shape["n_in"])
     labels = rng.integers(0, shape["n_out"], n_samples)
     return SpikeDataset(sample, step, unit, labels, shape["n_steps"], shape["n_in"], shape["n_out"])
 
