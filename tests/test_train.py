@@ -199,6 +199,16 @@ def test_diverged_run_is_recorded_and_does_not_stop_its_pack(tmp_path, splits):
     np.testing.assert_allclose(w_pack[3].w_in, w_alone[3].w_in, rtol=1e-5, atol=1e-7)
 
 
+def test_retraining_leaves_no_output_of_the_previous_training(tmp_path, splits):
+    """Fewer snapshot epochs on a rerun: the old snapshot must not survive to be read as a result."""
+    run = _run(tmp_path, "run")
+    train_pack([run], *splits, TrainOptions(**OPTIONS))
+    assert (run.run_dir / "weights_epoch-1.npz").exists()
+    train_pack([run], *splits, TrainOptions(**{**OPTIONS, "epochs": 2, "snapshot_epochs": (0, 2)}))
+    assert sorted(p.name for p in run.run_dir.glob("weights_epoch-*.npz")) == ["weights_epoch-0.npz", "weights_epoch-2.npz"]
+    assert len(pd.read_csv(run.run_dir / "history.csv")) == 2
+
+
 def test_options_reject_bad_values():
     with pytest.raises(ValueError, match="snapshot_epochs"):
         TrainOptions(epochs=3, snapshot_epochs=(0, 5))

@@ -553,6 +553,16 @@ def _progress(total: int, enabled: bool):
     return _NoProgress()
 
 
+def remove_outputs(run_dir: Path) -> None:
+    """Delete a run's previous outputs (not its checkpoint) so that none outlives a retraining.
+
+    `run.json` goes first: a run directory without it is never taken for a complete run.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for path in [run_dir / "run.json", run_dir / "history.csv", run_dir / "probe.h5", *run_dir.glob("weights_epoch-*.npz")]:
+        path.unlink(missing_ok=True)
+
+
 def train_pack(
     runs: Sequence[RunSpec],
     train_path: str | os.PathLike | SpikeDataset,
@@ -565,8 +575,7 @@ def train_pack(
     train = train_path if isinstance(train_path, SpikeDataset) else load_spikes(train_path)
     test = test_path if isinstance(test_path, SpikeDataset) else load_spikes(test_path)
     for run in runs:
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        (run.run_dir / "run.json").unlink(missing_ok=True)
+        remove_outputs(run.run_dir)
     trainer = PackTrainer(runs, train, test, options)
     _log(
         f"training {len(runs)} run(s) on {trainer.device}, {train.n_samples} train / {test.n_samples} test samples, "

@@ -8,13 +8,6 @@ from eisnn.train import RunSpec, TrainOptions, train_pack
 runs = [RunSpec(**run) for run in snakemake.params.runs]
 options = TrainOptions.from_dict({**snakemake.params.options, "threads": snakemake.threads, "progress": False})
 
-# A rerun (changed parameters, --forcerun) must not leave outputs of the previous training
-# behind, such as the snapshot of an epoch no longer asked for. checkpoint.pt stays:
-# train_pack resumes from it only if it belongs to the same parameters.
-for run in runs:
-    for stale in [*run.run_dir.glob("weights_epoch-*.npz"), run.run_dir / "history.csv", run.run_dir / "probe.h5"]:
-        stale.unlink(missing_ok=True)
-
 with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
     summaries = train_pack(runs, snakemake.input.train, snakemake.input.test, options)
 
