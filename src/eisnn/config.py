@@ -296,6 +296,16 @@ def reference_sigma(n_in: int, tau_mem_ms: float = 10.0, dt_ms: float = 1.0, dig
 # ---------------------------------------------------------------------------------------------
 
 
+def point_labels(point) -> dict[str, str]:
+    """Path labels of a grid point (a Run or a Pack): experiment, ratio, sigma, noise."""
+    return {
+        "experiment": point.experiment,
+        "ratio": format_value(point.ratio),
+        "sigma": format_value(point.sigma_init),
+        "noise": format_value(point.noise_frac),
+    }
+
+
 @dataclass(frozen=True)
 class Run:
     """One training run: a grid point and a seed."""
@@ -308,13 +318,7 @@ class Run:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {
-            "experiment": self.experiment,
-            "ratio": format_value(self.ratio),
-            "sigma": format_value(self.sigma_init),
-            "noise": format_value(self.noise_frac),
-            "seed": str(self.seed),
-        }
+        return {**point_labels(self), "seed": str(self.seed)}
 
     def run_dir(self, results_dir: str) -> str:
         return RUN_DIR.format(results_dir=results_dir, **self.labels)
@@ -347,13 +351,7 @@ class Pack:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {
-            "experiment": self.experiment,
-            "ratio": format_value(self.ratio),
-            "sigma": format_value(self.sigma_init),
-            "noise": format_value(self.noise_frac),
-            "seeds": seeds_label(self.seeds),
-        }
+        return {**point_labels(self), "seeds": seeds_label(self.seeds)}
 
     def marker(self, results_dir: str) -> str:
         return PACK_MARKER.format(results_dir=results_dir, **self.labels)

@@ -303,7 +303,7 @@ def plot_accuracy_vs_rate(
             sigma_txt = style.format_sigma(baseline_sigma)
             handles.append(Line2D([], [], color="black", lw=0.9, label=(
                 f"unconstrained, {style.SIGMA_INIT} = {sigma_txt}: {baseline.mean():.1f} % "
-                f"(mean of {len(baseline)} runs)")))
+                f"(mean of {len(baseline)} run{'' if len(baseline) == 1 else 's'})")))
         if paper_baseline is not None:
             handles.append(Line2D([], [], color=style.REFERENCE_COLOR, lw=0.9, ls="--",
                                   label=f"paper, unbounded weights: {100 * paper_baseline:.0f} %"))
