@@ -14,7 +14,6 @@ import multiprocessing
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from eisnn.data import encode_fashion_mnist, load_spikes, save_spikes

@@ -58,7 +58,6 @@ def initial_weights(shape: dict, seed: int = 0):
 
 
 def bench_eisnn(dataset, shape, n_batches):
-    from eisnn.data import SpikeDataset  # noqa: F401  (dataset is one)
     from eisnn.model import ModelConfig, dale_bound_, forward_backward, make_input_batch, readout_kernel
     from eisnn.train import Adam
 

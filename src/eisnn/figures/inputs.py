@@ -73,15 +73,8 @@ def read_per_run_files(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     ``<run_dir>/metrics/<name>.csv`` and ``<run_dir>/history.csv`` both map to ``run_dir``.
     Every file must exist (these are a workflow rule's declared inputs).
     """
-    frames = []
-    for path in map(Path, paths):
-        run_dir = path.parent.parent if path.parent.name == "metrics" else path.parent
-        frame = pd.read_csv(path)
-        frame.insert(0, "run_key", run_key(run_dir))
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=["run_key"])
-    return pd.concat(frames, ignore_index=True)
+    paths = [Path(p) for p in paths]
+    return _concat((p.parent.parent if p.parent.name == "metrics" else p.parent, p) for p in paths)
 
 
 def read_histories(run_dirs: Iterable[str | os.PathLike], missing_ok: bool = True) -> pd.DataFrame:
@@ -90,13 +83,20 @@ def read_histories(run_dirs: Iterable[str | os.PathLike], missing_ok: bool = Tru
 
 
 def _concat_per_run(run_dirs, relative: Path, missing_ok: bool) -> pd.DataFrame:
-    frames = []
+    pairs = []
     for run_dir in run_dirs:
         path = Path(run_dir) / relative
-        if not path.exists():
-            if missing_ok:
-                continue
+        if path.exists():
+            pairs.append((run_dir, path))
+        elif not missing_ok:
             raise FileNotFoundError(f"{path} is missing")
+    return _concat(pairs)
+
+
+def _concat(pairs) -> pd.DataFrame:
+    """Concatenate the CSV of each (run_dir, path) pair, with the run's ``run_key`` first."""
+    frames = []
+    for run_dir, path in pairs:
         frame = pd.read_csv(path)
         frame.insert(0, "run_key", run_key(run_dir))
         frames.append(frame)
