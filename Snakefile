@@ -9,7 +9,7 @@ values can be given on the command line, e.g. --config 'experiments={fmnist_nois
 [0, 1, 2]}}', or in a file with --configfile; both are merged over the preset.
 
 Targets: `all` (default) and `figures` build every enabled experiment; `fmnist_sigma`,
-`shd_sigma` and `fmnist_noise` build one. The stages live in workflow/rules/*.smk.
+`shd_sigma`, `fmnist_noise` and `fmnist_rate` (off in the full config) build one. The stages live in workflow/rules/*.smk.
 """
 
 from snakemake.utils import min_version
@@ -35,6 +35,7 @@ localrules:
     fmnist_sigma,
     shd_sigma,
     fmnist_noise,
+    fmnist_rate,
 
 
 rule all:
@@ -61,3 +62,8 @@ rule shd_sigma:
 rule fmnist_noise:
     input:
         lambda wildcards: experiment_targets("fmnist_noise"),
+
+
+rule fmnist_rate:
+    input:
+        lambda wildcards: experiment_targets("fmnist_rate"),

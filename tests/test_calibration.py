@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from eisnn.calibration import CalibrationResult, InitialNetwork, calibrate_sigma
+from eisnn.calibration import CalibrationResult, InitialNetwork, calibrate_runs, calibrate_sigma
 from eisnn.data import make_synthetic_splits, stratified_subset
 from eisnn.metrics import firing_rate_hz
 from eisnn.model import ModelConfig, simulate
-from eisnn.train import PackTrainer, RunSpec, TrainOptions
+from eisnn.train import PackTrainer, RunSpec, TrainOptions, train_pack
 
 N_HIDDEN = 64
 N_TEST = 200
@@ -137,3 +137,44 @@ def test_result_record_is_json_ready(test_split):
     assert record["n_samples"] == 120 and record["sigma_bounds"] == [1e-6, 10.0]
     assert record["iterations"] == result.iterations and record["converged"] is True
     assert CalibrationResult(**{**record, "sigma_bounds": tuple(record["sigma_bounds"])}) == result
+
+
+def test_train_pack_calibrates_target_rate_runs_on_the_training_split(splits, tmp_path):
+    train_split, test_split = splits
+    options = TrainOptions(epochs=1, n_hidden=N_HIDDEN, snapshot_epochs=(0, 1), progress=False, batch_size=32)
+    settings = {"n_samples": 48, "rel_tolerance": 0.05}
+    by_rate = RunSpec(tmp_path / "rate", ratio=0.8, sigma_init=None, noise_frac=0.0, seed=4, target_rate_hz=8.0,
+                      calibration=settings)
+    by_sigma = RunSpec(tmp_path / "sigma", ratio=0.8, sigma_init=0.02, noise_frac=0.0, seed=5)
+    train_pack([by_rate, by_sigma], train_split, test_split, options)
+
+    expected = calibrate_sigma(8.0, 0.8, 4, train_split, None, options, n_samples=48, rel_tolerance=0.05)
+    params = json.loads((tmp_path / "rate" / "run.json").read_text())["params"]
+    assert params["sigma_init"] == expected.sigma_init and params["target_rate_hz"] == 8.0
+    assert params["calibration"] == json.loads(json.dumps(expected.as_dict()))
+    assert abs(params["calibration"]["rate_hz"] - 8.0) <= 0.05 * 8.0
+    # Independently: the epoch-0 snapshot fires at the recorded rate on the recorded subset.
+    snapshot = np.load(tmp_path / "rate" / "weights_epoch-0.npz")
+    subset = stratified_subset(train_split.labels, 48, seed=0)
+    spikes, _ = simulate(torch.as_tensor(snapshot["w_in"])[None], torch.as_tensor(snapshot["w_out"])[None],
+                         train_split, subset, options.model_config())
+    raster = spikes[:, 0].permute(1, 0, 2).numpy()
+    assert firing_rate_hz(raster, dt_ms=1.0) == pytest.approx(params["calibration"]["rate_hz"], rel=1e-12)
+    # A run given by σ_init keeps its parameters as before (no calibration keys).
+    sigma_params = json.loads((tmp_path / "sigma" / "run.json").read_text())["params"]
+    assert sigma_params["sigma_init"] == 0.02 and "target_rate_hz" not in sigma_params
+
+
+def test_calibrate_runs_names_the_run_in_errors(splits, tmp_path):
+    train_split = splits[0]
+    run = RunSpec(tmp_path / "r", ratio=0.8, sigma_init=None, noise_frac=0.0, seed=0, target_rate_hz=5000.0)
+    with pytest.raises(ValueError, match=r"/r: target 5000 Hz is unreachable .* spans 0–[0-9.]+ Hz"):
+        calibrate_runs([run], train_split, OPTIONS)
+    odd = RunSpec(tmp_path / "r", ratio=0.8, sigma_init=None, noise_frac=0.0, seed=0, target_rate_hz=5.0,
+                  calibration={"samples": 10})
+    with pytest.raises(ValueError, match=r"unknown calibration setting\(s\) \['samples'\]"):
+        calibrate_runs([odd], train_split, OPTIONS)
+    with pytest.raises(ValueError, match="give sigma_init or target_rate_hz"):
+        RunSpec(tmp_path / "r", ratio=0.8, sigma_init=None, noise_frac=0.0, seed=0)
+    with pytest.raises(ValueError, match="have a target rate but no sigma_init"):
+        PackTrainer([run], *splits, OPTIONS)

@@ -43,10 +43,60 @@ def with_change(path, value, config=None):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_default_config_is_valid_and_every_experiment_enabled():
+def test_default_config_is_valid_and_the_paper_experiments_enabled():
     cfg = ec.build(merged(), SCHEMA)
-    assert cfg.enabled == ["fmnist_sigma", "shd_sigma", "fmnist_noise"]
+    assert cfg.enabled == ["fmnist_sigma", "shd_sigma", "fmnist_noise"]  # fmnist_rate is off
+    assert not cfg.experiments["fmnist_rate"].enabled
     assert cfg.results_dir == "results"
+
+
+def test_target_rate_grid_expands_to_rate_labelled_runs_without_sigma():
+    cfg = ec.build(merged(), SCHEMA)
+    rate = cfg.experiments["fmnist_rate"]
+    targets = BASE["experiments"]["fmnist_rate"]["init"]["target_rate_hz"]
+    assert targets == pytest.approx([float(f"{v:.3g}") for v in np.geomspace(0.5, 100, 12)], rel=1e-12)
+    assert rate.by_rate and rate.baseline_sigma is None  # no reference σ is added for ratio null
+    assert len(rate.runs()) == 5 * 12 * 8 and len(rate.packs()) == 5 * 12
+    assert all(run.sigma_init is None for run in rate.runs())
+    first = rate.packs()[0]
+    assert first.marker("results") == "results/fmnist_rate/ratio-0.5/rate-0.5/noise-0/pack-0-7.json"
+    specs = cfg.pack_specs(first)
+    assert specs[3] == {
+        "run_dir": "results/fmnist_rate/ratio-0.5/rate-0.5/noise-0/seed-3", "ratio": 0.5, "sigma_init": None,
+        "noise_frac": 0.0, "seed": 3, "experiment": "fmnist_rate", "target_rate_hz": 0.5,
+        "calibration": {"n_samples": 2048, "rel_tolerance": 0.05},
+    }
+    assert cfg.pack_of_run("fmnist_rate", "none", "rate-100", "0", "7").ratio is None
+    # σ experiments keep their RunSpec arguments (no calibration keys)
+    assert "target_rate_hz" not in cfg.pack_specs(cfg.experiments["fmnist_sigma"].packs()[0])[0]
+    # a single target is accepted as a number
+    single = with_change(["experiments", "fmnist_rate", "init"], {"target_rate_hz": 5})
+    assert ec.build(single, SCHEMA).experiments["fmnist_rate"].target_rates_hz == (5.0,)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"sigma_init": [0.001]}, "experiments.fmnist_rate: give either sigma_init (σ values) or init.target_rate_hz"),
+        ({"init": None}, "experiments.fmnist_rate.sigma_init: missing; give sigma_init (a list of σ values) or init:"),
+        ({"init": {"target_rate_hz": [5, -1]}}, "experiments.fmnist_rate.init.target_rate_hz[1]: -1 is less than or equal to the minimum of 0"),
+        ({"init": {"target_rate_hz": [5], "tolerance": 0.1}},
+         "experiments.fmnist_rate.init.tolerance: unknown key 'tolerance'"),
+        ({"init": {"target_rate_hz": [5], "sigma_bounds": [1.0, 0.1]}},
+         "experiments.fmnist_rate.init.sigma_bounds: [1.0, 0.1] must be [low, high] with low < high"),
+        ({"init": {"target_rate_hz": [5], "rel_tolerance": 5}}, "experiments.fmnist_rate.init.rel_tolerance: 5"),
+        ({"init": {"n_samples": 100}}, "experiments.fmnist_rate.init.target_rate_hz: missing (required)"),
+    ],
+)
+def test_target_rate_config_mistakes_name_the_key(change, expected):
+    config = copy.deepcopy(BASE)
+    spec = config["experiments"]["fmnist_rate"]
+    for key, value in change.items():
+        if value is None:
+            del spec[key]
+        else:
+            spec[key] = value
+    assert expected in problem(config)
 
 
 def test_full_paper_run_counts():
@@ -157,7 +207,7 @@ def test_appending_seeds_keeps_the_existing_packs():
     for pack in after:
         for run in pack.runs:
             labels = run.labels
-            assert cfg.pack_of_run(labels["experiment"], labels["ratio"], labels["sigma"], labels["noise"], labels["seed"]) == pack
+            assert cfg.pack_of_run(labels["experiment"], labels["ratio"], labels["init"], labels["noise"], labels["seed"]) == pack
         assert cfg.pack(*pack.labels.values()) == pack
 
 
@@ -170,7 +220,7 @@ def test_packs_keep_the_listed_seed_order():
 def test_unknown_pack_or_run_is_a_config_error():
     cfg = ec.build(merged("smoke"), SCHEMA)
     with pytest.raises(ec.ConfigError, match="no run fmnist_noise/ratio-0.8/sigma-0.03/noise-0/seed-7"):
-        cfg.pack_of_run("fmnist_noise", "0.8", "0.03", "0", "7")
+        cfg.pack_of_run("fmnist_noise", "0.8", "sigma-0.03", "0", "7")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +239,7 @@ def test_smoke_preset_is_synthetic_and_tiny():
 
 def test_quick_preset_uses_the_fmnist_subset():
     cfg = ec.build(merged("quick"), SCHEMA)
-    assert cfg.enabled == ["fmnist_sigma", "fmnist_noise"]
+    assert cfg.enabled == ["fmnist_sigma", "fmnist_noise", "fmnist_rate"]
     params = cfg.dataset_params("fmnist")
     assert params["subset_train"] == 10000 and params["subset_test"] == 2000
     shared = ROOT.parent / "shared" / "data" / "fashion-mnist"
@@ -261,7 +311,7 @@ def test_unknown_experiment():
     config["experiments"]["fmnist_sigmaa"] = config["experiments"].pop("fmnist_sigma")
     message = problem(config)
     assert "experiments.fmnist_sigmaa: unknown key 'fmnist_sigmaa'" in message
-    assert "fmnist_noise, fmnist_sigma, shd_sigma" in message
+    assert "fmnist_noise, fmnist_rate, fmnist_sigma, shd_sigma" in message
     assert "did you mean 'fmnist_sigma'?" in message
 
 

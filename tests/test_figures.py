@@ -442,7 +442,160 @@ def test_figure_rules_in_the_smoke_dag(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE)}
     assert {rule: counts.get(rule) for rule in ("fig1b", "fig1cd", "fig2b", "fig2cde", "fig3", "fig4", "fig5",
-                                                "fig_isi", "report_table")} == {
-        "fig1b": 2, "fig1cd": 2, "fig2b": 1, "fig2cde": 1, "fig3": 1, "fig4": 1, "fig5": 2, "fig_isi": 2,
-        "report_table": 6,
-    }
+                                                "fig_isi", "fig_rate", "report_table")} == {
+        "fig1b": 2, "fig1cd": 3, "fig2b": 1, "fig2cde": 1, "fig3": 1, "fig4": 1, "fig5": 2, "fig_isi": 2,
+        "fig_rate": 1, "report_table": 8,
+    }  # fig1cd: fmnist_sigma, shd_sigma (1d) and fmnist_rate; tables: 2 per experiment
+
+
+# --------------------------------------------------------------------------------------------
+# Matched initial rate (target-rate experiment)
+# --------------------------------------------------------------------------------------------
+
+RATE_TARGETS = (1.0, 3.0, 10.0, 30.0, 100.0)
+RATE_RATIOS = (0.5, 0.8, 1.0, None)
+RATE_SEEDS = (0, 1, 2)
+
+
+def sigma_for_rate(target: float, seed: int) -> float:
+    """σ_init at which :func:`initial_rate` is ``target`` (what the calibration finds)."""
+    return 1e-3 * (target / (1.3 * (1 + 0.15 * seed))) ** (1 / 1.4)
+
+
+def make_rate_experiment(root: Path, ratios=RATE_RATIOS, targets=RATE_TARGETS, seeds=RATE_SEEDS):
+    """A target-rate experiment plus two σ-experiment runs; returns (run table, t-tests).
+
+    collect_run_table does not know target rates, so target_rate_hz and calibrated_rate_hz are
+    added here. One 50:50 run at 1 Hz failed to calibrate and is silent (0 Hz); 80:20 is better
+    than 100:0 by 3 points.
+    """
+    from eisnn.stats import ttests_vs_reference
+
+    rng = np.random.default_rng(2)
+    run_dirs, target_of = [], {}
+    for ratio in ratios:
+        for target in targets:
+            for seed in seeds:
+                silent = ratio == 0.5 and target == targets[0] and seed == seeds[0]
+                sigma = 3e-4 if silent else sigma_for_rate(target, seed)
+                run = write_sigma_run(root, ratio, sigma, seed, rng, experiment="fmnist_rate",
+                                      offset=0.03 * (ratio == 0.8))
+                run_dirs.append(run)
+                target_of[str(run)] = target
+    others = [write_sigma_run(root, r, 1e-3, 0, rng) for r in (0.8, 1.0)]
+    table = collect_run_table([*run_dirs, *others], "fmnist")
+    table["target_rate_hz"] = table["run_dir"].map(target_of)
+    table["calibrated_rate_hz"] = table["target_rate_hz"] * 1.02
+    tt = ttests_vs_reference(table, by=["target_rate_hz", "noise_frac"])
+    return table, tt
+
+
+@pytest.fixture(scope="module")
+def rate_experiment(tmp_path_factory):
+    table, tt = make_rate_experiment(tmp_path_factory.mktemp("results"))
+    return {"runs": table, "ttests": tt}
+
+
+def test_fig_rate_runs_and_differences(rate_experiment, tmp_path):
+    from eisnn.figures import rate
+
+    table, tt = rate_experiment["runs"], rate_experiment["ttests"]
+    table.to_csv(tmp_path / "runs.csv", index=False)
+    tt.to_csv(tmp_path / "ttests.csv", index=False)
+    paths = rate.build_fig_rate(tmp_path / "runs.csv", tmp_path / "ttests.csv", tmp_path / "fig_rate",
+                                dataset_label="Fashion-MNIST")
+    data = assert_figure_files(paths)
+    assert set(data["kind"]) == {"run", "mean", "difference"}
+
+    # One run row per target-rate run; the σ-experiment runs are left out.
+    run_rows = data[data["kind"] == "run"]
+    expected_runs = table.loc[table["target_rate_hz"].notna(), "run_dir"]
+    assert len(expected_runs) == len(RATE_RATIOS) * len(RATE_TARGETS) * len(RATE_SEEDS)
+    assert sorted(run_rows["run_dir"]) == sorted(expected_runs)
+    assert not set(run_rows["run_dir"]) & set(table.loc[table["target_rate_hz"].isna(), "run_dir"])
+    silent = run_rows[run_rows["initial_rate_hz"] == 0]
+    assert len(silent) == 1 and (silent["x_plotted"] < run_rows.loc[run_rows["initial_rate_hz"] > 0,
+                                                                     "initial_rate_hz"].min()).all()
+    np.testing.assert_allclose(run_rows["calibrated_rate_hz"], 1.02 * run_rows["target_rate_hz"])
+    assert set(run_rows["ratio_label"]) == {"50:50", "80:20", "100:0", "unconstrained"}
+
+    # Means of panel a: mean and SD of the runs' accuracy per ratio × target rate.
+    means = data[data["kind"] == "mean"]
+    assert len(means) == len(RATE_RATIOS) * len(RATE_TARGETS)
+    for _, row in means.iterrows():
+        values = run_rows.loc[(run_rows["ratio_label"] == row["ratio_label"])
+                              & np.isclose(run_rows["target_rate_hz"], row["target_rate_hz"]), "accuracy_pct"]
+        assert row["n"] == len(RATE_SEEDS)
+        assert row["mean_pct"] == pytest.approx(values.mean())
+        assert row["sd_pct"] == pytest.approx(values.std(ddof=1))
+
+    # Differences of panel b, recomputed from the run table: every target × ratio ≠ 100:0.
+    diffs = data[data["kind"] == "difference"]
+    assert set(zip(diffs["target_rate_hz"], diffs["ratio"])) == {(t, r) for t in RATE_TARGETS for r in (0.5, 0.8)}
+    rated = table[table["target_rate_hz"].notna()]
+    for _, row in diffs.iterrows():
+        at = rated[np.isclose(rated["target_rate_hz"], row["target_rate_hz"])]
+        x = 100 * at.loc[np.isclose(at["ratio"], row["ratio"]), "acc_last10"].dropna().to_numpy()
+        ref = 100 * at.loc[np.isclose(at["ratio"], 1.0), "acc_last10"].dropna().to_numpy()
+        assert (row["n"], row["n_ref"]) == (x.size, ref.size)
+        assert row["mean_diff_pp"] == pytest.approx(x.mean() - ref.mean())
+        assert row["se_pp"] == pytest.approx(np.sqrt(x.var(ddof=1) / x.size + ref.var(ddof=1) / ref.size))
+    good = diffs[(diffs["ratio"] == 0.8) & (diffs["target_rate_hz"] < 60)]
+    assert (good["mean_diff_pp"] > 1).all() and (good["stars"].str.count(r"\*") >= 1).all()
+    # Ratios are nudged apart in log space, around the target rate.
+    nudge = diffs["x_plotted"] / diffs["target_rate_hz"]
+    assert (nudge[diffs["ratio"] == 0.5] < 1).all() and (nudge[diffs["ratio"] == 0.8] > 1).all()
+
+
+def test_fig_rate_labels(rate_experiment):
+    from eisnn.figures import rate
+
+    fig, _ = rate.plot_matched_rate(rate_experiment["runs"], rate_experiment["ttests"], accuracy="acc_final")
+    ax_a, ax_b = fig.axes[:2]
+    assert ax_a.get_xlabel() == "initial firing rate (Hz)" and ax_b.get_xlabel() == "target initial rate (Hz)"
+    assert ax_a.get_ylabel() == "test accuracy, final (%)"
+    assert ax_b.get_ylabel() == "difference from 100:0 (percentage points)"
+    assert ax_a.get_xscale() == ax_b.get_xscale() == "log"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    n = len(RATE_TARGETS) * len(RATE_SEEDS)
+    assert [f"{label} ({n} runs)" for label in ("50:50", "80:20", "100:0", "unconstrained")] == legend[:4]
+
+
+def test_fig_rate_needs_target_rates(sigma_experiment):
+    from eisnn.figures import rate
+
+    with pytest.raises(ValueError, match="no target_rate_hz"):
+        rate.matched_rate_table(sigma_experiment["runs"])
+    runs = pd.read_csv(sigma_experiment["runs"]).assign(target_rate_hz=np.nan)
+    with pytest.raises(ValueError, match="not from a target-rate experiment"):
+        rate.plot_matched_rate(runs, pd.DataFrame())
+
+
+def test_fig_rate_gaps_and_missing_tests(rate_experiment, tmp_path):
+    from eisnn.figures import rate
+    from eisnn.stats import ttests_vs_reference
+
+    table = rate_experiment["runs"]
+    at_10 = np.isclose(table["target_rate_hz"], 10.0)
+    # No 50:50 run at 10 Hz, a single 80:20 run at 30 Hz (p is NaN), no 100:0 run at 100 Hz.
+    gaps = table[~(at_10 & (table["ratio"] == 0.5))
+                 & ~(np.isclose(table["target_rate_hz"], 30.0) & (table["ratio"] == 0.8) & (table["seed"] > 0))
+                 & ~(np.isclose(table["target_rate_hz"], 100.0) & (table["ratio"] == 1.0))]
+    tt = ttests_vs_reference(gaps, by=["target_rate_hz", "noise_frac"])
+    assert tt["p"].isna().any()
+    fig, data = rate.plot_matched_rate(gaps, tt, ratios=[0.5, 0.75, 0.8, 1.0])
+    assert_figure_files(style.write_figure(fig, data, tmp_path / "fig_rate"))
+    diffs = data[data["kind"] == "difference"]
+    assert not ((diffs["ratio"] == 0.5) & (diffs["target_rate_hz"] == 10.0)).any()
+    assert diffs.loc[diffs["target_rate_hz"] == 100.0, "mean_diff_pp"].isna().all()
+    assert "75:25 (0 runs)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert not (data.loc[data["kind"] == "run", "ratio"].isna()).any()  # ratios= leaves out unconstrained runs
+
+    # No t-tests at all, or none from a target-rate experiment: panel b says so.
+    for tests in (tt.iloc[0:0], pd.DataFrame(columns=["noise_frac", "ratio", "p"])):
+        fig, data = rate.plot_matched_rate(gaps, tests)
+        assert "no t-tests against the reference" in [t.get_text() for t in fig.axes[1].texts]
+        assert set(data["kind"]) == {"run", "mean"}
+    # A run table with the column but no rows: annotated, not an error.
+    fig, data = rate.plot_matched_rate(table.iloc[0:0], tt.iloc[0:0])
+    assert data.empty and any("no runs" in t.get_text() for ax in fig.axes for t in ax.texts)

@@ -98,7 +98,7 @@ def test_ratio_label():
 
 
 def write_run(root, name, *, ratio, accs, status="completed", diverged_epoch=None, vr=None,
-              summary=None, sigma=0.001, noise=0.0, seed=0):
+              summary=None, sigma=0.001, noise=0.0, seed=0, calibration=None):
     run = root / name
     (run / "metrics").mkdir(parents=True)
     epochs = np.arange(1, len(accs) + 1)
@@ -114,6 +114,8 @@ def write_run(root, name, *, ratio, accs, status="completed", diverged_epoch=Non
         }
     ).to_csv(run / "history.csv", index=False)
     params = {"ratio": ratio, "sigma_init": sigma, "noise_frac": noise, "seed": seed, "experiment": "exp"}
+    if calibration is not None:  # a run initialised by target rate (eisnn.train.RunSpec.params)
+        params.update(target_rate_hz=calibration["target_rate_hz"], calibration=calibration)
     (run / "run.json").write_text(json.dumps({"status": status, "params": params}))
     if summary is not None:
         pd.DataFrame(summary).to_csv(run / "metrics" / "summary.csv", index=False)
@@ -294,3 +296,37 @@ def test_write_stats(tmp_path):
     tt = pd.read_csv(paths["ttests"])
     assert {"p", "p_holm", "stars", "mean_diff", "reason"} <= set(tt.columns)
     assert "difference (%)" in paths["ttests_md"].read_text()
+
+
+def test_target_rate_runs_are_compared_at_matched_rates(tmp_path):
+    """Each run has its own calibrated σ; the t-tests group by the target rate, not by σ."""
+    rng = np.random.default_rng(11)
+    run_dirs, expected = [], {}
+    for target in (1.0, 10.0):
+        for ratio, shift in ((1.0, 0.0), (0.8, 0.01), (0.5, -0.05)):
+            accs_by_seed = []
+            for seed in range(4):
+                acc = 0.75 + shift - 0.01 * np.log10(target) + rng.normal(0, 0.01)
+                accs_by_seed.append(acc)
+                calibration = {"target_rate_hz": target, "rate_hz": target * (1 + rng.uniform(-0.04, 0.04)),
+                               "sigma_init": 1e-3 * target * (1 + 0.1 * seed)}
+                run_dirs.append(write_run(tmp_path, f"r{ratio}_t{target}_s{seed}", ratio=ratio, accs=np.full(12, acc),
+                                          sigma=calibration["sigma_init"], seed=seed, calibration=calibration))
+            expected[(target, ratio)] = np.array(accs_by_seed)
+    table = collect_run_table(run_dirs, "fmnist")
+    assert table["target_rate_hz"].tolist() == [1.0] * 12 + [10.0] * 12
+    assert np.all(np.abs(table["calibrated_rate_hz"] / table["target_rate_hz"] - 1) <= 0.04)
+    assert table["sigma_init"].nunique() == 8  # σ differs by seed and target, not by ratio
+    paths = write_stats(table, tmp_path / "stats", "fmnist")
+    tt = pd.read_csv(paths["ttests"])
+    assert "sigma_init" not in tt.columns and len(tt) == 2 * 2
+    for _, row in tt.iterrows():
+        x, ref = expected[(row["target_rate_hz"], row["ratio"])], expected[(row["target_rate_hz"], 1.0)]
+        scipy = sps.ttest_ind(x, ref, equal_var=False)
+        assert row["n"] == row["n_ref"] == 4
+        assert row["mean_diff"] == pytest.approx(x.mean() - ref.mean(), abs=1e-12)
+        assert row["p"] == pytest.approx(scipy.pvalue, rel=1e-8)
+    assert "| target_rate_hz | noise_frac | ratio |" in paths["ttests_md"].read_text()
+    # σ experiments keep NaN in the new columns
+    sigma_run = write_run(tmp_path, "sigma", ratio=0.8, accs=np.full(3, 0.7))
+    assert collect_run_table([sigma_run], "fmnist")[["target_rate_hz", "calibrated_rate_hz"]].isna().all(axis=None)

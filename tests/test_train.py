@@ -37,7 +37,11 @@ def split_files(tmp_path_factory, splits):
     return directory / "train.h5", directory / "test.h5"
 
 
-def _run(tmp_path, name, ratio=0.8, sigma=0.1, noise=0.0, seed=0):
+def _run(tmp_path, name, ratio=0.8, sigma=0.1, noise=0.0, seed=0, target_rate_hz=None):
+    """A run given by σ_init, or by a target initial rate (calibrated on 64 training samples)."""
+    if target_rate_hz is not None:
+        return RunSpec(tmp_path / name, ratio=ratio, sigma_init=None, noise_frac=noise, seed=seed, experiment="test",
+                       target_rate_hz=target_rate_hz, calibration={"n_samples": 64})
     return RunSpec(tmp_path / name, ratio=ratio, sigma_init=sigma, noise_frac=noise, seed=seed, experiment="test")
 
 
@@ -113,12 +117,14 @@ def test_run_in_a_pack_equals_the_run_trained_alone(tmp_path, splits):
             np.testing.assert_allclose(w_pack[epoch].w_out, w_alone[epoch].w_out, rtol=1e-5, atol=1e-7)
 
 
-def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(tmp_path, splits, monkeypatch):
+@pytest.mark.parametrize("target_rate_hz", [None, 20.0], ids=["by_sigma", "by_target_rate"])
+def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(tmp_path, splits, monkeypatch, capsys,
+                                                                    target_rate_hz):
     options = TrainOptions(**OPTIONS)
-    reference = _run(tmp_path / "reference", "run", noise=0.2, seed=3)
+    reference = _run(tmp_path / "reference", "run", noise=0.2, seed=3, target_rate_hz=target_rate_hz)
     train_pack([reference], *splits, options)
 
-    interrupted = _run(tmp_path / "interrupted", "run", noise=0.2, seed=3)
+    interrupted = _run(tmp_path / "interrupted", "run", noise=0.2, seed=3, target_rate_hz=target_rate_hz)
     original = PackTrainer.train_epoch
     calls = {"n": 0}
 
@@ -134,7 +140,9 @@ def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(tmp_path, sp
     assert (interrupted.run_dir / "checkpoint.pt").exists()
     assert not (interrupted.run_dir / "run.json").exists()  # the partial run is not complete
     monkeypatch.setattr(PackTrainer, "train_epoch", original)
+    capsys.readouterr()
     train_pack([interrupted], *splits, options)
+    assert "resumed 1 run(s) from their epoch-1 checkpoints" in capsys.readouterr().err  # the same σ is found again
 
     (h_ref, w_ref), (h_res, w_res) = _outputs(reference.run_dir), _outputs(interrupted.run_dir)
     pd.testing.assert_frame_equal(h_ref.drop(columns="seconds"), h_res.drop(columns="seconds"))
@@ -219,3 +227,18 @@ def test_options_reject_bad_values():
     with pytest.raises(ValueError, match="ratio"):
         RunSpec("x", ratio=1.5, sigma_init=0.1, noise_frac=0.0, seed=0)
     assert TrainOptions.from_dict({"epochs": 7, "snapshot_epochs": [0, "last"]}).snapshot_epochs == (0, 7)
+
+
+def test_cli_trains_a_run_given_by_target_rate(tmp_path, split_files):
+    from eisnn.cli import main
+
+    train_path, test_path = split_files
+    common = ["train", "--train", str(train_path), "--test", str(test_path), "--ratio", "1.0", "--epochs", "1",
+              "--batch-size", "32", "--n-hidden", "24", "--out", str(tmp_path / "run")]
+    assert main([*common, "--target-rate-hz", "15", "--calibration-samples", "64"]) == 0
+    params = json.loads((tmp_path / "run" / "run.json").read_text())["params"]
+    assert params["target_rate_hz"] == 15.0 and params["calibration"]["n_samples"] == 64
+    assert params["sigma_init"] == params["calibration"]["sigma_init"]
+    assert abs(params["calibration"]["rate_hz"] - 15.0) <= 0.05 * 15.0  # the default tolerance
+    with pytest.raises(SystemExit, match="one of --sigma / --target-rate-hz"):
+        main([*common, "--target-rate-hz", "15", "--sigma", "0.1"])

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -108,8 +109,21 @@ def test_full_paper_dag_matches_the_grid(tmp_path):
     assert count(jobs, "train_shd") == count(jobs, "train_shd", experiment="shd_sigma") == 91
     assert count(jobs, "encode") == 2
     assert count(jobs, "download_fmnist") == count(jobs, "download_shd") == 1
-    baseline = [w for r, w in jobs if r in TRAINING_RULES and w["ratio"] == "none" and w["sigma"] in ("0.0238", "0.0252")]
+    baseline = [
+        w for r, w in jobs if r in TRAINING_RULES and w["ratio"] == "none" and w["init"] in ("sigma-0.0238", "sigma-0.0252")
+    ]
     assert {w["experiment"] for w in baseline} == {"fmnist_sigma", "shd_sigma"}
+    assert count(jobs, "statistics", experiment="fmnist_rate") == 0  # off in the full config
+
+
+def test_target_rate_experiment_dag(tmp_path):
+    """fmnist_rate switched on: 5 ratios × 12 target rates × 8 seeds, one pack per grid point."""
+    workdir = copy_workflow(tmp_path / "wf")
+    jobs = dry_run_jobs(workdir, "fmnist_rate", "--config", "experiments={fmnist_rate: {enabled: true}}")
+    packs = [w for r, w in jobs if r == "train"]
+    assert len(packs) == 5 * 12 and count(jobs, "run_metrics") == 5 * 12 * 8
+    assert {w["init"] for w in packs} == {f"rate-{v:g}" for v in (0.5, 0.809, 1.31, 2.12, 3.43, 5.56, 9, 14.6, 23.6, 38.2, 61.8, 100)}
+    assert {r for r, _ in jobs} >= {"fig1cd", "fig_rate", "report_table", "statistics"}
 
 
 def test_experiment_target_builds_one_experiment(tmp_path):
@@ -172,9 +186,13 @@ def smoke_run_dirs() -> set[str]:
     dirs = set()
     for name, spec in preset["experiments"].items():
         for ratio in spec["ratios"]:
-            sigmas = list(spec["sigma_init"]) + ([0.0666] if ratio is None else [])  # 7(1-e^-0.1)/√100
-            for sigma, noise, seed in itertools.product(sigmas, spec["noise_fracs"], spec["seeds"]):
-                dirs.add(f"results/smoke/{name}/ratio-{label(ratio)}/sigma-{label(sigma)}/noise-{label(noise)}/seed-{seed}")
+            if "init" in spec:
+                inits = [f"rate-{label(rate)}" for rate in spec["init"]["target_rate_hz"]]
+            else:
+                sigmas = list(spec["sigma_init"]) + ([0.0666] if ratio is None else [])  # 7(1-e^-0.1)/√100
+                inits = [f"sigma-{label(sigma)}" for sigma in sigmas]
+            for init, noise, seed in itertools.product(inits, spec["noise_fracs"], spec["seeds"]):
+                dirs.add(f"results/smoke/{name}/ratio-{label(ratio)}/{init}/noise-{label(noise)}/seed-{seed}")
     return dirs
 
 
@@ -192,7 +210,7 @@ def test_smoke_preset_builds_every_run(smoke):
     workdir, seconds = smoke
     print(f"smoke preset: {seconds:.0f} s")
     expected = smoke_run_dirs()
-    assert len(expected) == 10 + 4 + 8
+    assert len(expected) == 10 + 4 + 8 + 8
     for run_dir in sorted(expected):
         path = workdir / run_dir
         for name in ("history.csv", "probe.h5", "run.json", *(f"weights_epoch-{e}.npz" for e in (0, 1, 3))):
@@ -203,7 +221,7 @@ def test_smoke_preset_builds_every_run(smoke):
         assert len(pd.read_csv(path / "history.csv")) == 3
         assert json.loads((path / "run.json").read_text())["status"] in ("completed", "diverged")
     listed = set()
-    for experiment in ("fmnist_sigma", "shd_sigma", "fmnist_noise"):
+    for experiment in ("fmnist_sigma", "shd_sigma", "fmnist_noise", "fmnist_rate"):
         stats = workdir / "results" / "smoke" / experiment / "stats"
         for name in ("runs.csv", "ttests.csv", "ttests.md", "van_rossum_table.csv", "van_rossum_table.md"):
             assert (stats / name).is_file()
@@ -211,8 +229,8 @@ def test_smoke_preset_builds_every_run(smoke):
         assert set(table["experiment"]) == {experiment}
         listed |= set(table["run_dir"])
     assert listed == expected
-    markers = list((workdir / "results" / "smoke").glob("*/ratio-*/sigma-*/noise-*/pack-*.json"))
-    assert len(markers) == 5 + 2 + 4
+    markers = list((workdir / "results" / "smoke").glob("*/ratio-*/*/noise-*/pack-*.json"))
+    assert len(markers) == 5 + 2 + 4 + 4
     assert snakemake(workdir, "--dry-run", "figures", "--config", "preset=smoke").count("Nothing to be done") == 1
 
 
@@ -231,7 +249,9 @@ def test_appending_a_seed_schedules_only_the_new_runs(smoke):
 def test_adding_a_sigma_schedules_only_its_runs(smoke):
     workdir, _ = smoke
     jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "experiments={shd_sigma: {sigma_init: [0.01, 0.3, 0.1]}}")
-    assert {(r, w.get("sigma")) for r, w in jobs if r in ("train_shd", "run_metrics")} == {("train_shd", "0.1"), ("run_metrics", "0.1")}
+    assert {(r, w.get("init")) for r, w in jobs if r in ("train_shd", "run_metrics")} == {
+        ("train_shd", "sigma-0.1"), ("run_metrics", "sigma-0.1")
+    }
     assert count(jobs, "train") == 1
     assert count(jobs, "run_metrics") == 2
 
@@ -246,11 +266,39 @@ def test_changing_epochs_reruns_only_that_experiments_training(smoke):
 
 
 @pytest.mark.slow
+def test_target_rate_runs_reach_their_rates_and_get_their_figure(smoke):
+    workdir, _ = smoke
+    table = pd.read_csv(workdir / "results" / "smoke" / "fmnist_rate" / "stats" / "runs.csv")
+    assert len(table) == 8 and set(table["target_rate_hz"]) == {5.0, 20.0}
+    # calibrated on 100 training samples to ± 5 %; the same network measured on the test split
+    assert np.all(np.abs(table["calibrated_rate_hz"] / table["target_rate_hz"] - 1) <= 0.05)
+    assert np.all(np.abs(table["initial_rate_hz"] / table["target_rate_hz"] - 1) <= 0.5)
+    for run_dir in table["run_dir"]:
+        params = json.loads((workdir / run_dir / "run.json").read_text())["params"]
+        assert params["sigma_init"] == params["calibration"]["sigma_init"] and params["calibration"]["n_samples"] == 100
+    ttests = pd.read_csv(workdir / "results" / "smoke" / "fmnist_rate" / "stats" / "ttests.csv")
+    assert sorted(ttests["target_rate_hz"]) == [5.0, 20.0] and set(ttests["ratio"]) == {0.8}
+    for name in ("fig_rate.png", "fig_rate.pdf", "fig_rate.data.csv", "fig1c.png", "ttests.html"):
+        assert (workdir / "results" / "smoke" / "figures" / "fmnist_rate" / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_changing_the_calibration_reruns_only_the_rate_experiment(smoke):
+    workdir, _ = smoke
+    jobs = dry_run_jobs(
+        workdir, "figures", "--config", "preset=smoke",
+        "experiments={fmnist_rate: {init: {target_rate_hz: [5.0, 20.0], n_samples: 100, rel_tolerance: 0.02}}}",
+    )
+    assert count(jobs, "train") == count(jobs, "train", experiment="fmnist_rate") == 4
+    assert count(jobs, "run_metrics") == count(jobs, "run_metrics", experiment="fmnist_rate") == 8
+
+
+@pytest.mark.slow
 def test_changing_a_metrics_option_reruns_metrics_and_statistics_only(smoke):
     workdir, _ = smoke
     jobs = dry_run_jobs(workdir, "figures", "--config", "preset=smoke", "metrics={max_samples: 40}")
     assert count(jobs, "train") == 0 and count(jobs, "encode") == 0
-    assert count(jobs, "run_metrics") == 22 and count(jobs, "statistics") == 3
+    assert count(jobs, "run_metrics") == 30 and count(jobs, "statistics") == 4
 
 
 @pytest.mark.slow

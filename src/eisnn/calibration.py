@@ -20,7 +20,9 @@ How it works:
   `eisnn.data.stratified_subset(labels, n_samples, seed=0)`; the subset seed is fixed (not the
   run's seed), so every run of a grid is calibrated on the same samples, and a smaller subset
   is contained in a larger one. `n_samples=None` (or ≥ the dataset size) uses every sample.
-  Pass the test split to calibrate the quantity that the metrics report as the initial rate.
+  Training calibrates on the training split (`calibrate_runs`), so no test data enters a run's
+  initialisation; the metrics report the initial rate on the test split (SPEC §4), which
+  agrees with the calibrated rate up to the sampling difference of the two splits.
 - **The search.** Bisection on log σ between `sigma_bounds`, keeping the bracket
   rate(lo) < target < rate(hi). It stops at the first σ whose rate is within `rel_tolerance` of
   the target. The bracket never needs the rate to be monotone in σ (in practice it is
@@ -40,19 +42,25 @@ How it works:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .data import stratified_subset
-from .model import ModelConfig, init_weights, reference_weight_scale, simulate
-from .train import TrainOptions, stream_seed
+from .model import ModelConfig, init_weights, reference_weight_scale, simulate, stream_seed
+
+if TYPE_CHECKING:  # train imports this module
+    from .train import RunSpec, TrainOptions
 
 SUBSET_SEED = 0  # the seed of the calibration subset (eisnn.data.stratified_subset); not the run's seed
+DEFAULT_SETTINGS = {"n_samples": 2048, "rel_tolerance": 0.05, "sigma_bounds": (1e-6, 10.0)}
+"""Calibration settings of a run (`RunSpec.calibration`) where it names none."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,7 @@ class InitialNetwork:
         n_hidden: int | None,
         options_or_model_config: TrainOptions | ModelConfig,
         sigma_out: float | None = None,
-        n_samples: int | None = 512,
+        n_samples: int | None = DEFAULT_SETTINGS["n_samples"],
     ):
         self.config, n_hidden, sigma_out = _resolve_settings(options_or_model_config, n_hidden, sigma_out)
         if ratio is not None and not 0.0 <= ratio <= 1.0:
@@ -155,7 +163,7 @@ def _resolve_settings(
     options_or_model_config: TrainOptions | ModelConfig, n_hidden: int | None, sigma_out: float | None
 ) -> tuple[ModelConfig, int, float]:
     """ModelConfig, n_hidden and σ_out as `PackTrainer` resolves them."""
-    if isinstance(options_or_model_config, TrainOptions):
+    if hasattr(options_or_model_config, "model_config"):  # TrainOptions
         options = options_or_model_config
         if n_hidden is not None and n_hidden != options.n_hidden:
             raise ValueError(f"n_hidden {n_hidden} disagrees with the training options' n_hidden {options.n_hidden}")
@@ -186,14 +194,14 @@ def calibrate_sigma(
     n_hidden: int | None,
     options_or_model_config: TrainOptions | ModelConfig,
     sigma_out: float | None = None,
-    n_samples: int | None = 512,
-    sigma_bounds: tuple[float, float] = (1e-6, 10.0),
-    rel_tolerance: float = 0.05,
+    n_samples: int | None = DEFAULT_SETTINGS["n_samples"],
+    sigma_bounds: tuple[float, float] = DEFAULT_SETTINGS["sigma_bounds"],
+    rel_tolerance: float = DEFAULT_SETTINGS["rel_tolerance"],
     max_iterations: int = 40,
 ) -> CalibrationResult:
     """σ_init whose initial network (this ratio and seed) fires at `target_rate_hz` on `dataset`.
 
-    `dataset` is a SpikeDataset (the test split for the SPEC §4 rate); `n_hidden` may be None
+    `dataset` is a SpikeDataset (training calibrates on the training split); `n_hidden` may be None
     when TrainOptions are given (it must match them otherwise); `sigma_out` defaults like
     `PackTrainer`'s. Raises ValueError for an unreachable or unresolvable target. See the
     module docstring for the subset, the search and the quantisation of the rate.
@@ -281,3 +289,52 @@ def calibrate_sigma(
         stacklevel=2,
     )
     return found
+
+
+def calibrate_runs(
+    runs: Sequence[RunSpec],
+    dataset,
+    options: TrainOptions,
+    log: Callable[[str], None] | None = None,
+) -> list[RunSpec]:
+    """The runs with every target-rate run's σ_init found; runs given by σ_init pass unchanged.
+
+    Each run given by `target_rate_hz` (and `sigma_init` None) is calibrated on `dataset` with
+    its `calibration` settings (keys of `DEFAULT_SETTINGS`; missing keys take the defaults) and
+    comes back with `sigma_init` set and `calibration` replaced by the whole record
+    (`CalibrationResult.as_dict()`). `train_pack` calibrates on the training split, so no test
+    data enters the run's initialisation. Deterministic: a resumed job finds the same σ_init.
+    """
+    resolved = []
+    for run in runs:
+        if run.calibrated:
+            resolved.append(run)
+            continue
+        settings = dict(run.calibration or {})
+        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+        if unknown:
+            raise ValueError(f"{run.run_dir}: unknown calibration setting(s) {unknown}; allowed: {sorted(DEFAULT_SETTINGS)}")
+        settings = {**DEFAULT_SETTINGS, **settings}
+        started = time.perf_counter()
+        try:
+            result = calibrate_sigma(
+                run.target_rate_hz,
+                run.ratio,
+                run.seed,
+                dataset,
+                None,
+                options,
+                n_samples=settings["n_samples"],
+                rel_tolerance=settings["rel_tolerance"],
+                sigma_bounds=tuple(settings["sigma_bounds"]),
+            )
+        except ValueError as error:
+            raise ValueError(f"{run.run_dir}: {error}") from None
+        if log is not None:
+            log(
+                f"{run.run_dir}: σ_init {result.sigma_init:.6g} gives {result.rate_hz:.4g} Hz "
+                f"(target {result.target_rate_hz:g} Hz, {result.n_samples} samples, {result.iterations} bisection "
+                f"steps, {time.perf_counter() - started:.2f} s)"
+            )
+        resolved.append(dataclasses.replace(run, sigma_init=result.sigma_init, calibration=result.as_dict()))
+    return resolved

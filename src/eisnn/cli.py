@@ -63,10 +63,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         runs = [RunSpec(**run) for run in pack["runs"]]
         options = _training_options(args, pack.get("options"))
     else:
-        missing = [name for name in ("out", "sigma") if getattr(args, name) is None]
-        if missing:
-            raise SystemExit(f"eisnn train: give --pack, or --out and --sigma (missing: {', '.join(missing)})")
-        runs = [RunSpec(args.out, ratio=args.ratio, sigma_init=args.sigma, noise_frac=args.noise, seed=args.seed)]
+        if args.out is None or (args.sigma is None) == (args.target_rate_hz is None):
+            raise SystemExit("eisnn train: give --pack, or --out and one of --sigma / --target-rate-hz")
+        calibration = None
+        if args.target_rate_hz is not None:
+            given = {"n_samples": args.calibration_samples, "rel_tolerance": args.calibration_tolerance}
+            calibration = {key: value for key, value in given.items() if value is not None}
+        runs = [
+            RunSpec(args.out, ratio=args.ratio, sigma_init=args.sigma, noise_frac=args.noise, seed=args.seed,
+                    target_rate_hz=args.target_rate_hz, calibration=calibration)
+        ]
         options = _training_options(args)
     summaries = train_pack(runs, args.train, args.test, options)
     for run, summary in zip(runs, summaries):
@@ -135,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train one run, or a pack of runs in one process",
-        description="Train one run (--out, --ratio, --sigma, --noise, --seed) or a pack of runs from a "
-        "JSON file (--pack: {'runs': [{run_dir, ratio, sigma_init, noise_frac, seed}, ...], 'options': {...}}). "
+        description="Train one run (--out, --ratio, --sigma or --target-rate-hz, --noise, --seed) or a pack of "
+        "runs from a JSON file (--pack: {'runs': [{run_dir, ratio, sigma_init, noise_frac, seed}, ...], "
+        "'options': {...}}; a run may give target_rate_hz and calibration in place of sigma_init). "
         "Resumes from checkpoint.pt in the run directories after an interruption.",
     )
     train.add_argument("--train", type=Path, required=True, help="encoded training split (HDF5)")
@@ -145,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pack", type=Path, help="JSON file describing a pack of runs")
     train.add_argument("--ratio", type=_ratio, default=0.8, help=_RATIO_HELP)
     train.add_argument("--sigma", type=float, help="σ_init of the input weights")
+    train.add_argument(
+        "--target-rate-hz", type=float,
+        help="instead of --sigma: the initial hidden firing rate (Hz) that σ_init is calibrated to, on the "
+        "training data",
+    )
+    train.add_argument("--calibration-samples", type=int,
+                       help="training samples the calibration measures the rate on (default 2048)")
+    train.add_argument("--calibration-tolerance", type=float,
+                       help="relative tolerance of the calibrated rate (default 0.05)")
     train.add_argument("--noise", type=float, default=0.0, help="update noise as a fraction of σ_init")
     train.add_argument("--seed", type=int, default=0)
     _add_training_options(train)

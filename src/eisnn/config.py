@@ -8,9 +8,12 @@ The Snakefile calls :func:`load_workflow_config`; everything here also works wit
   and a few rules a schema cannot express (snapshot epochs within ``epochs``, a raw-data
   source for every dataset in use). Any problem raises one :class:`ConfigError` whose message
   names the key path, the bad value and what is allowed.
-* **Grids.** Each experiment expands to runs (ratio × sigma_init × noise_frac × seed). For
-  ``ratio: null`` (unconstrained) the reference scale 7(1-β)/√n_in is always added to the σ
-  values: it is the baseline line of Fig 1c/d (SPEC §3).
+* **Grids.** Each experiment expands to runs (ratio × initialisation × noise_frac × seed). The
+  initialisation is either a list of σ_init values (``sigma_init``) or a list of target initial
+  hidden firing rates (``init: {target_rate_hz: [...]}``), for which each run's σ_init is found
+  by calibration when it trains (:mod:`eisnn.calibration`). In a σ grid, ``ratio: null``
+  (unconstrained) always adds the reference scale 7(1-β)/√n_in to the σ values: it is the
+  baseline line of Fig 1c/d (SPEC §3).
 * **Packs.** The seeds of one grid point are split, in the order listed, into consecutive
   chunks of ``runs_per_job``; each chunk is one training job. Appending seeds to a grid point
   whose last chunk is full only adds packs; existing packs keep their names.
@@ -29,8 +32,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
-EXPERIMENTS = ("fmnist_sigma", "shd_sigma", "fmnist_noise")
-"""The experiment ids of SPEC §3 (each has a workflow target of the same name)."""
+EXPERIMENTS = ("fmnist_sigma", "shd_sigma", "fmnist_noise", "fmnist_rate")
+"""The experiment ids: SPEC §3's three and the target-rate grid (each has a workflow target of the same name)."""
 
 RAW_DATASETS = ("fmnist", "shd")
 """Datasets built from raw files (downloaded or found in ``data_dir``)."""
@@ -38,10 +41,10 @@ RAW_DATASETS = ("fmnist", "shd")
 DATASET_INPUTS = {"fmnist": 784, "shd": 700}
 """Input units per dataset (the synthetic dataset's is its ``n_units``)."""
 
-RUN_DIR = "{results_dir}/{experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/seed-{seed}"
-"""A run directory; the fields are the labels made by :func:`format_value`."""
+RUN_DIR = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/seed-{seed}"
+"""A run directory; ``init`` is ``sigma-<σ_init>`` or ``rate-<target Hz>``, the values labelled by :func:`format_value`."""
 
-PACK_MARKER = "{results_dir}/{experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/pack-{seeds}.json"
+PACK_MARKER = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/pack-{seeds}.json"
 """The file a training job writes last, listing the runs it trained (see :func:`seeds_label`)."""
 
 SNAPSHOT_LAST = "last"
@@ -231,7 +234,7 @@ def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
         return
     best = min(errors, key=_error_order)
     if best.validator in ("anyOf", "oneOf") and best.context:
-        deeper = jsonschema.exceptions.best_match(best.context)
+        deeper = max(best.context, key=lambda e: len(e.absolute_path))  # the branch that got furthest
         if len(deeper.absolute_path) > len(best.absolute_path):
             best = deeper
     message = _format_error(best)
@@ -296,25 +299,33 @@ def reference_sigma(n_in: int, tau_mem_ms: float = 10.0, dt_ms: float = 1.0, dig
 # ---------------------------------------------------------------------------------------------
 
 
+def init_label(sigma_init: float | None, target_rate_hz: float | None) -> str:
+    """Path label of an initialisation: ``sigma-0.001`` or ``rate-5`` (a target rate in Hz)."""
+    if (sigma_init is None) == (target_rate_hz is None):
+        raise ValueError("an initialisation is a sigma_init or a target_rate_hz, exactly one of them")
+    return f"sigma-{format_value(sigma_init)}" if target_rate_hz is None else f"rate-{format_value(target_rate_hz)}"
+
+
 def point_labels(point) -> dict[str, str]:
-    """Path labels of a grid point (a Run or a Pack): experiment, ratio, sigma, noise."""
+    """Path labels of a grid point (a Run or a Pack): experiment, ratio, init, noise."""
     return {
         "experiment": point.experiment,
         "ratio": format_value(point.ratio),
-        "sigma": format_value(point.sigma_init),
+        "init": init_label(point.sigma_init, point.target_rate_hz),
         "noise": format_value(point.noise_frac),
     }
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: a grid point and a seed."""
+    """One training run: a grid point and a seed (σ_init None: calibrated to ``target_rate_hz``)."""
 
     experiment: str
     ratio: float | None
-    sigma_init: float
+    sigma_init: float | None
     noise_frac: float
     seed: int
+    target_rate_hz: float | None = None
 
     @property
     def labels(self) -> dict[str, str]:
@@ -323,9 +334,9 @@ class Run:
     def run_dir(self, results_dir: str) -> str:
         return RUN_DIR.format(results_dir=results_dir, **self.labels)
 
-    def spec(self, results_dir: str) -> dict[str, Any]:
-        """Keyword arguments of :class:`eisnn.train.RunSpec`."""
-        return {
+    def spec(self, results_dir: str, calibration: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Keyword arguments of :class:`eisnn.train.RunSpec` (``calibration``: settings of a target-rate run)."""
+        spec = {
             "run_dir": self.run_dir(results_dir),
             "ratio": self.ratio,
             "sigma_init": self.sigma_init,
@@ -333,6 +344,9 @@ class Run:
             "seed": self.seed,
             "experiment": self.experiment,
         }
+        if self.target_rate_hz is not None:
+            spec.update(target_rate_hz=self.target_rate_hz, calibration=dict(calibration or {}))
+        return spec
 
 
 @dataclass(frozen=True)
@@ -341,13 +355,17 @@ class Pack:
 
     experiment: str
     ratio: float | None
-    sigma_init: float
+    sigma_init: float | None
     noise_frac: float
     seeds: tuple[int, ...]
+    target_rate_hz: float | None = None
 
     @property
     def runs(self) -> list[Run]:
-        return [Run(self.experiment, self.ratio, self.sigma_init, self.noise_frac, s) for s in self.seeds]
+        return [
+            Run(self.experiment, self.ratio, self.sigma_init, self.noise_frac, s, self.target_rate_hz)
+            for s in self.seeds
+        ]
 
     @property
     def labels(self) -> dict[str, str]:
@@ -372,6 +390,13 @@ class Experiment:
     training: dict[str, Any]
     resources: dict[str, Any]
     baseline_sigma: float | None
+    target_rates_hz: tuple[float, ...] = ()
+    calibration: dict[str, Any] | None = None
+
+    @property
+    def by_rate(self) -> bool:
+        """True for a target-rate grid (``init: {target_rate_hz: ...}``), False for a σ grid."""
+        return bool(self.target_rates_hz)
 
     def sigmas_for(self, ratio: float | None) -> tuple[float, ...]:
         """σ values of one ratio: the listed ones, plus the reference scale for unconstrained."""
@@ -379,11 +404,13 @@ class Experiment:
             return (*self.sigma_init, self.baseline_sigma)
         return self.sigma_init
 
-    def grid_points(self) -> Iterator[tuple[float | None, float, float]]:
+    def grid_points(self) -> Iterator[tuple[float | None, float | None, float, float | None]]:
+        """(ratio, sigma_init, noise_frac, target_rate_hz); exactly one of σ and rate is None."""
         for ratio in self.ratios:
-            for sigma in self.sigmas_for(ratio):
+            inits = [(None, rate) for rate in self.target_rates_hz] or [(s, None) for s in self.sigmas_for(ratio)]
+            for sigma, rate in inits:
                 for noise in self.noise_fracs:
-                    yield ratio, sigma, noise
+                    yield ratio, sigma, noise, rate
 
     def seed_chunks(self) -> list[tuple[int, ...]]:
         k = self.runs_per_job
@@ -391,8 +418,8 @@ class Experiment:
 
     def packs(self) -> list[Pack]:
         return [
-            Pack(self.name, ratio, sigma, noise, chunk)
-            for ratio, sigma, noise in self.grid_points()
+            Pack(self.name, ratio, sigma, noise, chunk, rate)
+            for ratio, sigma, noise, rate in self.grid_points()
             for chunk in self.seed_chunks()
         ]
 
@@ -447,23 +474,28 @@ class WorkflowConfig:
     def encoded(self, dataset: str, split: str) -> str:
         return f"{self.results_dir}/encoded/{dataset}/{split}.h5"
 
-    def pack(self, experiment: str, ratio: str, sigma: str, noise: str, seeds: str) -> Pack:
+    def pack(self, experiment: str, ratio: str, init: str, noise: str, seeds: str) -> Pack:
         """The pack with these path labels (a ConfigError if the config has no such pack)."""
         try:
-            return self._packs[(experiment, ratio, sigma, noise, seeds)]
+            return self._packs[(experiment, ratio, init, noise, seeds)]
         except KeyError:
             raise ConfigError(
-                f"no training pack {experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/pack-{seeds} in the config"
+                f"no training pack {experiment}/ratio-{ratio}/{init}/noise-{noise}/pack-{seeds} in the config"
             ) from None
 
-    def pack_of_run(self, experiment: str, ratio: str, sigma: str, noise: str, seed: str) -> Pack:
+    def pack_of_run(self, experiment: str, ratio: str, init: str, noise: str, seed: str) -> Pack:
         """The pack that trains the run with these path labels."""
         try:
-            return self._pack_of_run[(experiment, ratio, sigma, noise, str(seed))]
+            return self._pack_of_run[(experiment, ratio, init, noise, str(seed))]
         except KeyError:
             raise ConfigError(
-                f"no run {experiment}/ratio-{ratio}/sigma-{sigma}/noise-{noise}/seed-{seed} in the config"
+                f"no run {experiment}/ratio-{ratio}/{init}/noise-{noise}/seed-{seed} in the config"
             ) from None
+
+    def pack_specs(self, pack: Pack) -> list[dict[str, Any]]:
+        """:class:`eisnn.train.RunSpec` keyword arguments of every run of ``pack``."""
+        calibration = self.experiment(pack.experiment).calibration
+        return [run.spec(self.results_dir, calibration) for run in pack.runs]
 
     def run_dirs(self, experiment: str) -> list[str]:
         return [run.run_dir(self.results_dir) for run in self.experiment(experiment).runs()]
@@ -501,8 +533,9 @@ def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]
         n_in = int(raw.get("datasets", {}).get("synthetic", {}).get("n_units", 100))
     else:
         n_in = DATASET_INPUTS[dataset]
+    sigmas, rates, calibration = _initialisation(name, spec)
     baseline = None
-    if None in spec["ratios"]:
+    if None in spec["ratios"] and not rates:
         baseline = reference_sigma(n_in, training.get("tau_mem_ms", 10.0), training.get("dt_ms", 1.0))
     resources = deep_merge(raw.get("resources", {}), spec.get("resources", {}))
     return Experiment(
@@ -510,14 +543,42 @@ def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]
         enabled=bool(spec.get("enabled", True)),
         dataset=dataset,
         ratios=tuple(None if r is None else float(r) for r in spec["ratios"]),
-        sigma_init=tuple(float(s) for s in spec["sigma_init"]),
+        sigma_init=sigmas,
         noise_fracs=tuple(float(n) for n in spec["noise_fracs"]),
         seeds=tuple(int(s) for s in spec["seeds"]),
         runs_per_job=int(spec.get("runs_per_job", raw["runs_per_job"])),
         training=dict(sorted(training.items())),
         resources=dict(sorted(resources.items())),
         baseline_sigma=baseline,
+        target_rates_hz=rates,
+        calibration=calibration,
     )
+
+
+def _initialisation(name: str, spec: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...], dict | None]:
+    """(σ values, target rates in Hz, calibration settings) of an experiment: σ or rates, never both."""
+    has_sigma, init = "sigma_init" in spec, spec.get("init")
+    if has_sigma and init is not None:
+        raise ConfigError(
+            f"invalid config: experiments.{name}: give either sigma_init (σ values) or init.target_rate_hz "
+            f"(target initial firing rates), not both"
+        )
+    if init is None:
+        if not has_sigma:
+            raise ConfigError(
+                f"invalid config: experiments.{name}.sigma_init: missing; give sigma_init (a list of σ values) "
+                f"or init: {{target_rate_hz: [...]}} (target initial firing rates in Hz)"
+            )
+        return tuple(float(s) for s in spec["sigma_init"]), (), None
+    rates = init["target_rate_hz"]
+    rates = tuple(float(r) for r in (rates if isinstance(rates, list) else [rates]))
+    calibration = {key: value for key, value in init.items() if key != "target_rate_hz"}
+    bounds = calibration.get("sigma_bounds")
+    if bounds is not None and not bounds[0] < bounds[1]:
+        raise ConfigError(
+            f"invalid config: experiments.{name}.init.sigma_bounds: {bounds} must be [low, high] with low < high"
+        )
+    return (), rates, dict(sorted(calibration.items()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -405,6 +405,16 @@ def iter_activity(
         )
 
 
+RANDOM_STREAMS = {"init": 0, "shuffle": 1, "noise": 2}
+"""The independent random streams of one run: initial weights, data order, update noise."""
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """An independent 63-bit seed for one random stream (:data:`RANDOM_STREAMS`) of one run."""
+    state = np.random.SeedSequence([int(seed), RANDOM_STREAMS[stream]]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
 def excitatory_mask(n_hidden: int, ratio: float | None) -> np.ndarray:
     """The first round(ratio·H) hidden neurons are excitatory; unconstrained networks: all True."""
     if ratio is None:

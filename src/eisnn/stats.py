@@ -39,8 +39,8 @@ VR_CATEGORIES = {"E-E": "ee", "E-I": "ei", "I-I": "ii", "all-all": "all"}
 GROUPS = ("pre-training", "successful", "failed")
 
 RUN_COLUMNS = [
-    "run_dir", "experiment", "ratio", "ratio_label", "constrained", "sigma_init", "noise_frac",
-    "seed", "status", "diverged", "n_epochs", "acc_final", "acc_peak", "acc_last10",
+    "run_dir", "experiment", "ratio", "ratio_label", "constrained", "sigma_init", "target_rate_hz",
+    "calibrated_rate_hz", "noise_frac", "seed", "status", "diverged", "n_epochs", "acc_final", "acc_peak", "acc_last10",
     "acc_last25", "success", "acc_initial", "initial_rate_hz", "final_snapshot_epoch",
 ] + [f"vr_{when}_{suffix}" for when in ("pre", "final") for suffix in VR_CATEGORIES.values()]
 
@@ -91,6 +91,7 @@ def _run_row(run_dir: Path, dataset: str) -> dict:
         "diverged" in history and _truthy(history["diverged"]).any()
     )
     ratio = params.get("ratio")
+    target_rate_hz = params.get("target_rate_hz")
     row = {
         "run_dir": str(run_dir),
         "experiment": params.get("experiment"),
@@ -98,6 +99,8 @@ def _run_row(run_dir: Path, dataset: str) -> dict:
         "ratio_label": ratio_label(ratio),
         "constrained": ratio is not None,
         "sigma_init": params.get("sigma_init"),
+        "target_rate_hz": float("nan") if target_rate_hz is None else float(target_rate_hz),
+        "calibrated_rate_hz": float(params.get("calibration", {}).get("rate_hz", float("nan"))),
         "noise_frac": params.get("noise_frac"),
         "seed": params.get("seed"),
         "status": status,
@@ -429,11 +432,14 @@ def write_stats(
     t-tests: ``value`` (default ``acc_last10``, Fig 2) of each ratio against
     ``reference_ratio`` with Welch's (``test="welch"``) or Student's test, grouped by
     (``sigma_init``, ``noise_frac``), i.e. one family per noise level in the noise experiment and
-    per σ_init in the σ sweeps. Returns ``{name: path}``.
+    per σ_init in the σ sweeps; in an experiment initialised by target rate (``target_rate_hz``
+    set, σ_init different for every run) by (``target_rate_hz``, ``noise_frac``): the ratios
+    compared at matched initial activity. Returns ``{name: path}``.
     """
     success_rule(dataset)
     out = Path(out_dir)
-    by = [c for c in ("sigma_init", "noise_frac") if c in run_table.columns]
+    by_rate = "target_rate_hz" in run_table.columns and run_table["target_rate_hz"].notna().any()
+    by = [c for c in ("target_rate_hz" if by_rate else "sigma_init", "noise_frac") if c in run_table.columns]
     ttests = ttests_vs_reference(run_table, value=value, reference_ratio=reference_ratio, by=by, test=test)
     vr = van_rossum_table(run_table)
     title = f"{dataset}" + (

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from . import __version__
+from .calibration import calibrate_runs
 from .data import SpikeDataset, load_spikes
 from .io import atomic_path, write_csv_atomic, write_json_atomic
 from .model import (
@@ -38,41 +39,66 @@ from .model import (
     readout_kernel,
     reference_weight_scale,
     simulate,
+    stream_seed,
 )
 
 CHECKPOINT_FORMAT = 1
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "diverged"]
-_STREAMS = {"init": 0, "shuffle": 1, "noise": 2}
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """The parameters that identify one training run."""
+    """The parameters that identify one training run.
+
+    The initial input-weight scale is either given (`sigma_init`) or asked for as an initial
+    hidden firing rate (`target_rate_hz`, with `sigma_init` None): `train_pack` then finds
+    σ_init by calibration (`eisnn.calibration.calibrate_runs`) before training. `calibration`
+    holds the calibration's settings (`n_samples`, `rel_tolerance`, `sigma_bounds`) and, once
+    calibrated, its whole record (the σ found, the rate reached, …); both become part of the
+    run's parameters (run.json, checkpoint fingerprint).
+    """
 
     run_dir: Path
     ratio: float | None
-    sigma_init: float
+    sigma_init: float | None
     noise_frac: float
     seed: int
     experiment: str = ""
+    target_rate_hz: float | None = None
+    calibration: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run_dir", Path(self.run_dir))
         if self.ratio is not None and not 0.0 <= self.ratio <= 1.0:
             raise ValueError(f"ratio must be in [0, 1] or None (unconstrained), got {self.ratio}")
-        if not self.sigma_init > 0:
+        if self.sigma_init is None and self.target_rate_hz is None:
+            raise ValueError(f"{self.run_dir}: give sigma_init or target_rate_hz")
+        if self.sigma_init is not None and not self.sigma_init > 0:
             raise ValueError(f"sigma_init must be > 0, got {self.sigma_init}")
+        if self.target_rate_hz is not None and not (math.isfinite(self.target_rate_hz) and self.target_rate_hz > 0):
+            raise ValueError(f"target_rate_hz must be a positive finite rate in Hz, got {self.target_rate_hz}")
+        if self.calibration is not None and self.target_rate_hz is None:
+            raise ValueError(f"{self.run_dir}: calibration settings need a target_rate_hz")
         if not 0.0 <= self.noise_frac:
             raise ValueError(f"noise_frac must be >= 0, got {self.noise_frac}")
 
+    @property
+    def calibrated(self) -> bool:
+        """True when σ_init is known (given, or found for the target rate)."""
+        return self.sigma_init is not None
+
     def params(self) -> dict[str, Any]:
-        return {
+        params = {
             "experiment": self.experiment,
             "ratio": self.ratio,
             "sigma_init": self.sigma_init,
             "noise_frac": self.noise_frac,
             "seed": self.seed,
         }
+        if self.target_rate_hz is not None:
+            params["target_rate_hz"] = self.target_rate_hz
+            params["calibration"] = dict(self.calibration or {})
+        return params
 
 
 @dataclass(frozen=True)
@@ -145,12 +171,6 @@ class TrainOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def stream_seed(seed: int, stream: str) -> int:
-    """An independent 63-bit seed for one random stream of one run."""
-    state = np.random.SeedSequence([int(seed), _STREAMS[stream]]).generate_state(2, dtype=np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1
 
 
 def _fingerprint(run: RunSpec, options: TrainOptions, data_attrs: Mapping[str, Any]) -> str:
@@ -243,6 +263,12 @@ class PackTrainer:
     def __init__(self, runs: Sequence[RunSpec], train: SpikeDataset, test: SpikeDataset, options: TrainOptions):
         if not runs:
             raise ValueError("a pack needs at least one run")
+        uncalibrated = [str(run.run_dir) for run in runs if not run.calibrated]
+        if uncalibrated:
+            raise ValueError(
+                f"runs {uncalibrated} have a target rate but no sigma_init yet: calibrate them first "
+                "(eisnn.calibration.calibrate_runs; train_pack does it)"
+            )
         if train.n_units != test.n_units or train.n_classes != test.n_classes or train.n_steps != test.n_steps:
             raise ValueError("train and test data disagree in n_units, n_classes or n_steps")
         self.runs = list(runs)
@@ -569,13 +595,17 @@ def train_pack(
     test_path: str | os.PathLike | SpikeDataset,
     options: TrainOptions,
 ) -> list[dict[str, Any]]:
-    """Train every run of the pack together and write each run's outputs to its run_dir."""
+    """Train every run of the pack together and write each run's outputs to its run_dir.
+
+    Runs given by a target rate are calibrated first, on the training data (`calibrate_runs`).
+    """
     started_at = time.time()
     torch.set_num_threads(options.threads)
     train = train_path if isinstance(train_path, SpikeDataset) else load_spikes(train_path)
     test = test_path if isinstance(test_path, SpikeDataset) else load_spikes(test_path)
     for run in runs:
         remove_outputs(run.run_dir)
+    runs = calibrate_runs(runs, train, options, log=_log)
     trainer = PackTrainer(runs, train, test, options)
     _log(
         f"training {len(runs)} run(s) on {trainer.device}, {train.n_samples} train / {test.n_samples} test samples, "

@@ -1,9 +1,10 @@
 # Configuration, path patterns and the helper functions the rules share.
 #
-# Run identity: a run is <results>/<experiment>/ratio-<r>/sigma-<s>/noise-<n>/seed-<k>/.
+# Run identity: a run is <results>/<experiment>/ratio-<r>/<init>/noise-<n>/seed-<k>/, where
+# <init> is sigma-<σ_init> or, in an experiment initialised by target rate, rate-<Hz>.
 # A training job trains a *pack*: one grid point and a chunk of its seeds (runs_per_job of
 # them, in the order listed). Its declared output is the pack marker
-# <results>/<experiment>/ratio-<r>/sigma-<s>/noise-<n>/pack-<seeds>.json, written after every
+# <results>/<experiment>/ratio-<r>/<init>/noise-<n>/pack-<seeds>.json, written after every
 # run of the pack is complete; the per-run rules depend on the marker of the pack holding
 # their run. See eisnn.config for the expansion and the labels.
 
@@ -27,7 +28,7 @@ except eiconfig.ConfigError as error:
 RESULTS = CFG.results_dir
 RUN = eiconfig.RUN_DIR.replace("{results_dir}", RESULTS)
 PACK = eiconfig.PACK_MARKER.replace("{results_dir}", RESULTS)
-POINT = "ratio-{ratio}_sigma-{sigma}_noise-{noise}"
+POINT = "ratio-{ratio}_{init}_noise-{noise}"
 LOGS = f"{RESULTS}/logs"
 ENV = "../../environment.yml"
 STATS_FILES = {
@@ -47,7 +48,7 @@ wildcard_constraints:
     experiment="|".join(eiconfig.EXPERIMENTS),
     dataset="fmnist|shd|synthetic",
     ratio=r"none|[0-9.]+",
-    sigma=r"[0-9.]+",
+    init=r"(sigma|rate)-[0-9.]+",
     noise=r"[0-9.]+",
     seed=r"[0-9]+",
     seeds=r"[0-9][0-9+-]*",
@@ -92,11 +93,11 @@ def pack_runs(wildcards):
     pack = CFG.pack(
         wildcards.experiment,
         wildcards.ratio,
-        wildcards.sigma,
+        wildcards.init,
         wildcards.noise,
         wildcards.seeds,
     )
-    return [run.spec(RESULTS) for run in pack.runs]
+    return CFG.pack_specs(pack)
 
 
 def train_options(wildcards):
@@ -117,7 +118,7 @@ def pack_marker_of_run(wildcards):
     pack = CFG.pack_of_run(
         wildcards.experiment,
         wildcards.ratio,
-        wildcards.sigma,
+        wildcards.init,
         wildcards.noise,
         wildcards.seed,
     )

@@ -123,6 +123,35 @@ rule fig2cde:
         "../scripts/fig_2cde.py"
 
 
+# -- Matched initial rates (fmnist_rate) ------------------------------------------------------
+
+
+rule fig_rate:
+    input:
+        code=figure_code("rate"),
+        runs=stats_file("runs"),
+        ttests=stats_file("ttests"),
+    output:
+        **figure_outputs("fig_rate"),
+    log:
+        f"{LOGS}/figures/{{experiment}}/fig_rate.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        **FIGURE_RESOURCES,
+    params:
+        n_runs=n_runs,
+        dataset_label=dataset_label,
+        reference=lambda wildcards: reference_label(),
+        options=lambda wildcards: {
+            "ratios": experiment_ratios(wildcards),
+            "dataset_label": dataset_label(wildcards),
+        },
+    script:
+        "../scripts/fig_rate.py"
+
+
 # -- Fig 3, 4 ---------------------------------------------------------------------------------
 
 

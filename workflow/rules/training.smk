@@ -20,7 +20,7 @@ rule train:
     benchmark:
         f"{LOGS}/train/{{experiment}}/{POINT}_pack-{{seeds}}.benchmark.tsv"
     wildcard_constraints:
-        experiment="fmnist_sigma|fmnist_noise",
+        experiment="fmnist_sigma|fmnist_noise|fmnist_rate",
     conda:
         ENV
     threads: 1

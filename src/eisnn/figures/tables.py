@@ -73,16 +73,20 @@ def van_rossum_html(van_rossum_table, title: str) -> str:
 
 
 def ttests_html(ttests, title: str) -> str:
-    """The t-tests of every ratio against the reference (100:0), one row per (σ_init, noise, ratio)."""
+    """The t-tests of every ratio against the reference (100:0), one row per (level, noise, ratio).
+
+    The level is σ_init, or the target initial rate in an experiment initialised by target rate.
+    """
     from eisnn.stats import format_p
 
     table = read_table(ttests)
     reference = style.ratio_text(table["reference_ratio"].iloc[0]) if len(table) and "reference_ratio" in table else "100:0"
-    header = ["σ_init", "σ_noise/σ_init", "ratio", "n", f"n {reference}", "mean (%)", f"mean {reference} (%)",
+    level, level_header = ("target_rate_hz", "target rate (Hz)") if "target_rate_hz" in table else ("sigma_init", "σ_init")
+    header = [level_header, "σ_noise/σ_init", "ratio", "n", f"n {reference}", "mean (%)", f"mean {reference} (%)",
               "difference (pp)", "t", "df", "p", "p Holm", "stars", "note"]
     rows = []
     for _, r in table.iterrows():
-        cells = [_num(r.get("sigma_init", np.nan), "g"), _num(r.get("noise_frac", np.nan), "g"),
+        cells = [_num(r.get(level, np.nan), "g"), _num(r.get("noise_frac", np.nan), "g"),
                  style.ratio_text(r["ratio"]), str(r["n"]), str(r["n_ref"]), _num(100 * r["mean"], ".2f"),
                  _num(100 * r["mean_ref"], ".2f"), _num(100 * r["mean_diff"], "+.2f"), _num(r["t"], ".2f"),
                  _num(r["df"], ".1f"), format_p(r["p"]), format_p(r["p_holm"]),
@@ -94,13 +98,15 @@ def ttests_html(ttests, title: str) -> str:
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
     test = table["test"].iloc[0] if len(table) else "welch"
     note = (f"Two-sided {str(test).capitalize()} t-test of the mean test accuracy over the last 10 "
-            f"epochs of each ratio against {reference}; Holm adjustment over the ratios at one noise level. "
+            f"epochs of each ratio against {reference}; Holm adjustment over the ratios of one row group "
+            f"({level_header} and σ_noise/σ_init). "
             "Stars from the raw p: * p<.05, ** p<.01, *** p<.001.")
     return _page(title, f"<table><caption>{html.escape(title)}</caption>{head}{''.join(rows)}</table>", note)
 
 
 RUN_TABLE_COLUMNS = [
-    ("ratio", "ratio"), ("sigma_init", "σ_init"), ("noise_frac", "σ_noise/σ_init"), ("seed", "seed"),
+    ("ratio", "ratio"), ("target_rate_hz", "target rate (Hz)"), ("calibrated_rate_hz", "calibrated rate (Hz)"),
+    ("sigma_init", "σ_init"), ("noise_frac", "σ_noise/σ_init"), ("seed", "seed"),
     ("status", "status"), ("outcome", "outcome"), ("n_epochs", "epochs"), ("initial_rate_hz", "initial rate (Hz)"),
     ("acc_initial", "initial acc."), ("acc_final", "final acc."), ("acc_peak", "peak acc."),
     ("acc_last10", "mean last 10"), ("acc_last25", "mean last 25"),
@@ -112,10 +118,17 @@ RUN_TABLE_COLUMNS = [
 
 
 def run_table_html(run_table, title: str) -> str:
-    """The run table, one row per run, accuracies in %, sorted by ratio, σ_init, noise, seed."""
-    runs = read_run_table(run_table).sort_values(["ratio", "sigma_init", "noise_frac", "seed"], na_position="last")
+    """The run table, one row per run, accuracies in %, sorted by ratio, target rate, σ_init, noise, seed.
+
+    Columns that are NaN for every run (Van Rossum categories a network lacks, the target rates
+    of a σ experiment) are left out.
+    """
+    runs = read_run_table(run_table)
+    order = [c for c in ("ratio", "target_rate_hz", "sigma_init", "noise_frac", "seed") if c in runs.columns]
+    runs = runs.sort_values(order, na_position="last")
+    optional = ("target_rate_hz", "calibrated_rate_hz")
     present = [(c, h) for c, h in RUN_TABLE_COLUMNS
-               if c in runs.columns and not (c.startswith("vr_") and runs[c].isna().all())]
+               if c in runs.columns and not ((c.startswith("vr_") or c in optional) and runs[c].isna().all())]
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for _, h in present) + "</tr>"
     rows = []
     for _, r in runs.iterrows():
@@ -126,7 +139,7 @@ def run_table_html(run_table, title: str) -> str:
                 text = style.ratio_text(value)
             elif column.startswith("acc_"):
                 text = _pct(float(value)) if pd.notna(value) else "n/a"
-            elif column.startswith("vr_") or column == "initial_rate_hz":
+            elif column.startswith("vr_") or column.endswith("rate_hz"):
                 text = _num(float(value), ".3g") if pd.notna(value) else "n/a"
             elif column == "sigma_init":
                 text = style.format_sigma(float(value))

@@ -1,0 +1,293 @@
+"""Matched initial rate: accuracy of each E:I ratio when every run starts at a target firing rate.
+
+The runs of a target-rate experiment (e.g. ``fmnist_rate``) calibrate σ_init so that the
+untrained network fires at ``target_rate_hz``; the run table then also has
+``calibrated_rate_hz`` (reached on the calibration subset) besides ``initial_rate_hz``
+(measured on the test set at epoch 0). The differences from the reference ratio are read
+from ``ttests.csv`` grouped by ``target_rate_hz`` and ``noise_frac``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
+
+from eisnn.figures import style
+from eisnn.figures.inputs import read_run_table, read_table
+
+ACCURACY_TEXTS = {
+    "acc_last10": "mean of last 10 epochs",
+    "acc_last25": "mean of last 25 epochs",
+    "acc_final": "final",
+    "acc_peak": "peak",
+}
+OUTCOME_LABELS = {
+    "successful": "successful run",
+    "failed": "failed run",
+    "diverged": "diverged run (NaN at 0 %)",
+}
+RUN_COLUMNS = ["kind", "run_dir", "ratio", "ratio_label", "seed", "noise_frac", "target_rate_hz",
+               "calibrated_rate_hz", "initial_rate_hz", "sigma_init", "accuracy_pct", "outcome", "silent",
+               "x_plotted", "y_plotted"]
+MEAN_COLUMNS = ["kind", "ratio", "ratio_label", "noise_frac", "target_rate_hz", "n", "mean_pct", "sd_pct",
+                "x_plotted"]
+DIFFERENCE_COLUMNS = ["kind", "ratio", "ratio_label", "noise_frac", "target_rate_hz", "reference_ratio", "n",
+                      "n_ref", "mean_pct", "mean_ref_pct", "mean_diff_pp", "se_pp", "p", "p_holm", "stars",
+                      "x_plotted"]
+NUDGE = 0.12
+"""Sideways shift between neighbouring ratios, as a fraction of the log spacing of the target rates
+(less if there are more than four ratios, so that all stay within 40 % of the spacing)."""
+
+
+def accuracy_text(accuracy: str) -> str:
+    """``acc_last10`` -> ``"mean of last 10 epochs"`` (other columns: their name)."""
+    return ACCURACY_TEXTS.get(accuracy, accuracy)
+
+
+def matched_rate_table(run_table, *, accuracy: str = "acc_last10") -> pd.DataFrame:
+    """One row per run with a target rate: rates (Hz), σ_init, accuracy (%), outcome, plotted position.
+
+    ``x_plotted`` is the measured initial rate, silent (0 Hz) runs at :func:`style.log_floor`;
+    ``y_plotted`` is the accuracy with NaN at 0 %. Raises ValueError if no run has a target rate.
+    """
+    runs = read_run_table(run_table)
+    targets = pd.to_numeric(runs.get("target_rate_hz", pd.Series(np.nan, index=runs.index)), errors="coerce")
+    if "target_rate_hz" not in runs or (len(runs) and targets.isna().all()):
+        raise ValueError("this run table has no target_rate_hz: it is not from a target-rate experiment")
+    keep = targets.notna().to_numpy()
+    runs = runs[keep].reset_index(drop=True)
+    rate = pd.to_numeric(runs["initial_rate_hz"], errors="coerce").to_numpy(dtype=float)
+    floor = style.log_floor(rate)
+    acc = 100 * pd.to_numeric(runs[accuracy], errors="coerce").to_numpy(dtype=float)
+    calibrated = runs["calibrated_rate_hz"] if "calibrated_rate_hz" in runs else pd.Series(np.nan, index=runs.index)
+    data = pd.DataFrame({
+        "kind": "run",
+        "run_dir": runs["run_dir"],
+        "ratio": runs["ratio"],
+        "ratio_label": [style.ratio_text(r) for r in runs["ratio"]],
+        "seed": runs["seed"],
+        "noise_frac": runs["noise_frac"] if "noise_frac" in runs else 0.0,
+        "target_rate_hz": targets[keep].to_numpy(dtype=float),
+        "calibrated_rate_hz": pd.to_numeric(calibrated, errors="coerce").to_numpy(dtype=float),
+        "initial_rate_hz": rate,
+        "sigma_init": runs["sigma_init"],
+        "accuracy_pct": acc,
+        "outcome": runs["outcome"],
+        "silent": rate == 0,
+        "x_plotted": np.where(rate > 0, rate, np.where(rate == 0, floor, np.nan)),
+        "y_plotted": np.where(np.isfinite(acc), acc, 0.0),
+    })
+    return data[RUN_COLUMNS]
+
+
+def _difference_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``ttests.csv`` at the lowest noise level, in percentage points, ± 1 SE."""
+    table = table.copy()
+    if table.empty or "target_rate_hz" not in table:
+        return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
+    for column in ("target_rate_hz", "noise_frac", "ratio", "reference_ratio", "n", "n_ref", "mean", "mean_ref",
+                   "mean_diff", "sd", "sd_ref", "p", "p_holm"):
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
+    table = table[table["target_rate_hz"].notna() & table["ratio"].notna()]
+    if "noise_frac" in table and table["noise_frac"].notna().any():
+        table = table[np.isclose(table["noise_frac"], table["noise_frac"].min())]
+    table = table.drop_duplicates(["target_rate_hz", "ratio"])  # one test per target rate and ratio
+    n, n_ref = table["n"].to_numpy(dtype=float), table["n_ref"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(table["sd"].to_numpy(dtype=float) ** 2 / n + table["sd_ref"].to_numpy(dtype=float) ** 2 / n_ref)
+    se[~((n > 0) & (n_ref > 0))] = np.nan
+    data = pd.DataFrame({
+        "kind": "difference",
+        "ratio": table["ratio"],
+        "ratio_label": [style.ratio_text(r) for r in table["ratio"]],
+        "noise_frac": table["noise_frac"] if "noise_frac" in table else np.nan,
+        "target_rate_hz": table["target_rate_hz"],
+        "reference_ratio": table["reference_ratio"] if "reference_ratio" in table else 1.0,
+        "n": n,
+        "n_ref": n_ref,
+        "mean_pct": 100 * table["mean"],
+        "mean_ref_pct": 100 * table["mean_ref"],
+        "mean_diff_pp": 100 * table["mean_diff"],
+        "se_pp": 100 * se,
+        "p": table["p"],
+        "p_holm": table.get("p_holm", np.nan),
+        "stars": [s if isinstance(s, str) else "" for s in table.get("stars", [""] * len(table))],
+        "x_plotted": table["target_rate_hz"],
+    })
+    return data.sort_values(["target_rate_hz", "ratio"]).reset_index(drop=True)[DIFFERENCE_COLUMNS]
+
+
+def _among(series: pd.Series, ratios: Sequence) -> np.ndarray:
+    """Boolean mask of the rows of ``series`` equal to any of ``ratios``."""
+    mask = np.zeros(len(series), dtype=bool)
+    for ratio in ratios:
+        mask |= style.same_ratio(series, ratio).to_numpy()
+    return mask
+
+
+def _nudge_factor(targets: np.ndarray, index: int, count: int) -> float:
+    """Multiplicative sideways shift of ratio ``index`` of ``count``, in log space."""
+    logs = np.log10(np.unique(targets[np.isfinite(targets) & (targets > 0)]))
+    spacing = float(np.diff(logs).min()) if logs.size > 1 else 0.5
+    step = min(NUDGE, 0.4 / max(count - 1, 1)) * spacing  # all ratios within 40 % of the spacing
+    return 10.0 ** ((index - (count - 1) / 2) * step)
+
+
+def plot_matched_rate(run_table, ttests, *, ratios: Sequence | None = None, accuracy: str = "acc_last10",
+                      dataset_label: str = ""):
+    """Accuracy of each E:I ratio at matched initial firing rates (a) and its difference from 100:0 (b).
+
+    a: every run at its measured initial rate (silent runs at the axis position 0), and the
+    mean ± SD per target rate at the target rate. b: mean difference from the reference ratio
+    of ``ttests.csv`` (± 1 SE) per target rate, with stars of the raw p (* < .05, ** < .01,
+    *** < .001). Only the lowest noise level is drawn. Returns ``(figure, data)``: the runs
+    (``kind`` "run"), the means of a ("mean") and the differences of b ("difference").
+    """
+    runs = matched_rate_table(run_table, accuracy=accuracy)
+    tests = read_table(ttests)
+    differences = _difference_table(tests)
+    reference = (float(differences["reference_ratio"].dropna().iloc[0])
+                 if differences["reference_ratio"].notna().any() else 1.0)
+    ref_text = style.ratio_text(reference)
+    order = style.ordered_ratios(ratios if ratios is not None else runs["ratio"])
+    compared = [r for r in order if not style.is_unconstrained(r) and not np.isclose(r, reference)]
+    if ratios is not None:
+        runs = runs[_among(runs["ratio"], order)]
+    differences = differences[_among(differences["ratio"], compared)]
+    noise_levels = np.sort(runs["noise_frac"].dropna().unique())
+    shown = runs[np.isclose(runs["noise_frac"], noise_levels[0])] if noise_levels.size > 1 else runs
+    targets = np.sort(np.unique(np.concatenate([runs["target_rate_hz"].to_numpy(dtype=float),
+                                                differences["target_rate_hz"].to_numpy(dtype=float)])))
+
+    means = []
+    for i, ratio in enumerate(order):
+        sub = shown[style.same_ratio(shown["ratio"], ratio) & np.isfinite(shown["accuracy_pct"])]
+        stats = sub.groupby("target_rate_hz")["accuracy_pct"].agg(["count", "mean", "std"])
+        factor = _nudge_factor(targets, i, len(order))
+        for target, r in stats.iterrows():
+            means.append({"kind": "mean", "ratio": ratio, "ratio_label": style.ratio_text(ratio),
+                          "noise_frac": noise_levels[0] if noise_levels.size else np.nan, "target_rate_hz": target,
+                          "n": int(r["count"]), "mean_pct": r["mean"], "sd_pct": r["std"],
+                          "x_plotted": target * factor})
+    means = pd.DataFrame(means, columns=MEAN_COLUMNS)
+    for i, ratio in enumerate(compared):
+        mask = style.same_ratio(differences["ratio"], ratio)
+        differences.loc[mask, "x_plotted"] = (differences.loc[mask, "target_rate_hz"]
+                                              * _nudge_factor(targets, i, len(compared)))
+
+    with style.context():
+        fig = style.new_figure(style.FULL_WIDTH, 2.7)
+        ax_a, ax_b = fig.subplots(1, 2)
+        style.panel_letter(ax_a, "a")
+        style.panel_letter(ax_b, "b")
+        noise_text = (f", {style.SIGMA_NOISE} = {noise_levels[0]:g} {style.SIGMA_INIT}"
+                      if noise_levels.size > 1 else "")
+        ax_a.set_title(f"runs (points) and mean ± SD per target rate (lines){noise_text}", loc="left")
+        handles = []
+        for i, ratio in enumerate(order):
+            color = style.ratio_color(ratio)
+            marker = style.RATIO_MARKERS[i % len(style.RATIO_MARKERS)]
+            sub = shown[style.same_ratio(shown["ratio"], ratio) & np.isfinite(shown["x_plotted"])]
+            for outcome in style.OUTCOMES:
+                pts = sub[sub["outcome"] == outcome]
+                if pts.empty:
+                    continue
+                filled = style.OUTCOME_FILLED[outcome]
+                ax_a.scatter(pts["x_plotted"], pts["y_plotted"], s=10 if outcome == "diverged" else 6,
+                             marker=style.OUTCOME_MARKERS[outcome], linewidths=0.5,
+                             facecolors=color if filled else "none", edgecolors=color, alpha=0.45, zorder=2)
+            line = means[style.same_ratio(means["ratio"], ratio)].set_index("target_rate_hz")
+            if len(line):
+                line = line.reindex(targets)  # a target rate without runs breaks the line
+                factor = _nudge_factor(targets, i, len(order))
+                ax_a.errorbar(targets * factor, line["mean_pct"], yerr=line["sd_pct"].fillna(0), color=color,
+                              lw=1.1, marker=marker, ms=3.5, mec="white", mew=0.4, elinewidth=0.7, capsize=1.5,
+                              zorder=4)
+            n_runs = int(style.same_ratio(shown["ratio"], ratio).sum())
+            handles.append(Line2D([], [], color=color, lw=1.1, marker=marker, ms=3.5,
+                                  label=f"{style.ratio_text(ratio)} ({n_runs} run{'' if n_runs == 1 else 's'})"))
+        ax_a.set_xscale("log")
+        ax_a.set_xlabel("initial firing rate (Hz)")
+        ax_a.set_ylabel(f"test accuracy, {accuracy_text(accuracy)} (%)"
+                        f"{dataset_label and chr(10) + dataset_label}")
+        ax_a.set_ylim(0, 103)
+        ax_a.set_yticks([0, 20, 40, 60, 80, 100])
+        ax_a.grid(axis="y", color="0.9", lw=0.5)
+
+        test = ""
+        if "test" in tests and tests["test"].dropna().size:
+            test = f" ({str(tests['test'].dropna().iloc[0]).capitalize()} t-test)"
+        ax_b.set_title(f"difference from {ref_text}, mean ± 1 SE{test}", loc="left")
+        finite = differences[np.isfinite(differences["mean_diff_pp"].to_numpy(dtype=float))]
+        extent = (np.nanmax(np.abs(finite["mean_diff_pp"]) + finite["se_pp"].fillna(0)) if len(finite) else 1.0)
+        extent = max(float(extent), 0.5)
+        for ratio in compared:
+            i = order.index(ratio)
+            color = style.ratio_color(ratio)
+            marker = style.RATIO_MARKERS[i % len(style.RATIO_MARKERS)]
+            sub = differences[style.same_ratio(differences["ratio"], ratio)].set_index("target_rate_hz")
+            if sub.empty:
+                continue
+            sub = sub.reindex(targets)
+            x = targets * _nudge_factor(targets, compared.index(ratio), len(compared))
+            diff = sub["mean_diff_pp"].to_numpy(dtype=float)
+            se = sub["se_pp"].to_numpy(dtype=float)
+            ax_b.errorbar(x, diff, yerr=np.nan_to_num(se), color=color, lw=1.1, marker=marker, ms=3.5,
+                          mec="white", mew=0.4, elinewidth=0.7, capsize=1.5, zorder=4)
+            for xi, d, s, label in zip(x, diff, np.nan_to_num(se), sub["stars"].fillna("")):
+                if not np.isfinite(d) or label in ("", "ns"):  # as in Fig 2: stars only
+                    continue
+                tip = d + np.sign(d or 1) * (s + 0.04 * extent)
+                ax_b.text(xi, tip, label, ha="center", va="bottom" if d >= 0 else "top", fontsize=6, color=color)
+        if len(differences):
+            ax_b.axhline(0, color="black", lw=0.6, zorder=1)
+        ax_b.set_xscale("log")
+        ax_b.set_xlabel("target initial rate (Hz)")
+        ax_b.set_ylabel(f"difference from {ref_text} (percentage points)")
+        ax_b.set_ylim(-1.35 * extent, 1.35 * extent)
+        ax_b.grid(axis="y", color="0.9", lw=0.5)
+
+        x_values = np.concatenate([shown["x_plotted"].to_numpy(dtype=float), targets])
+        x_values = x_values[np.isfinite(x_values) & (x_values > 0)]
+        if x_values.size:
+            ax_a.set_xlim(x_values.min() / 2, x_values.max() * 2)
+            if shown["silent"].any():
+                style.mark_zero_tick(ax_a, float(shown.loc[shown["silent"], "x_plotted"].min()))
+            else:
+                style.plain_log_ticks(ax_a)
+        if targets.size:
+            ax_b.set_xlim(targets.min() / 2, targets.max() * 2)
+            step = max(1, int(np.ceil(targets.size / 8)))
+            ax_b.set_xticks(targets[::step], [f"{t:g}" for t in targets[::step]])
+            ax_b.xaxis.set_minor_locator(NullLocator())
+        handles += [
+            Line2D([], [], ls="", marker=style.OUTCOME_MARKERS[o], ms=3.5, mew=0.7, color="0.4",
+                   markerfacecolor="0.4" if style.OUTCOME_FILLED[o] else "none", label=OUTCOME_LABELS[o])
+            for o in style.OUTCOMES if (shown["outcome"] == o).any()
+        ]
+        # After the axes are set up, so that an empty panel loses its grid and ticks.
+        if shown.empty or not order:
+            style.annotate_empty(ax_a, "no runs with a target rate")
+            ax_a.minorticks_off()
+        if differences.empty:
+            style.annotate_empty(ax_b, "no t-tests against the reference")
+            ax_b.minorticks_off()
+        elif finite.empty:
+            style.annotate_empty(ax_b, f"no difference computable (no {ref_text} runs?)", keep_axes=True)
+        if handles:
+            fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7),
+                       columnspacing=1.2, handletextpad=0.4)
+    blocks = [block for block in (runs, means, differences) if len(block)]
+    data = pd.concat(blocks, ignore_index=True) if blocks else runs
+    return fig, data
+
+
+def build_fig_rate(run_table_path, ttests_path, out_stem, **options):
+    """Read ``runs.csv`` and ``ttests.csv``, draw the matched-rate figure and write ``<out_stem>.pdf/.png/.data.csv``."""
+    fig, data = plot_matched_rate(run_table_path, ttests_path, **options)
+    return style.write_figure(fig, data, out_stem)
