@@ -37,6 +37,15 @@ def _train(job):
     return name, time.perf_counter() - started
 
 
+def encoded_fashion_mnist(data_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+    """The latency-coded Fashion-MNIST splits under ``out_dir`` (encoded from ``data_dir`` once)."""
+    train_path, test_path = out_dir / "train.h5", out_dir / "test.h5"
+    if not test_path.exists():
+        for split, path in (("train", train_path), ("test", test_path)):
+            save_spikes(path, encode_fashion_mnist(data_dir, split))
+    return train_path, test_path
+
+
 def initial_rate_hz(run_dir: Path, test) -> float:
     snapshot = load_snapshot(run_dir / "weights_epoch-0.npz")
     spikes = sum(hidden.sum() for _, hidden, _ in iter_activity(snapshot, test, batch_size=2000))
@@ -50,10 +59,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
 
-    train_path, test_path = args.out / "data/train.h5", args.out / "data/test.h5"
-    if not test_path.exists():
-        for split, path in (("train", train_path), ("test", test_path)):
-            save_spikes(path, encode_fashion_mnist(args.data_dir, split))
+    train_path, test_path = encoded_fashion_mnist(args.data_dir, args.out / "data")
     started = time.perf_counter()
     jobs = [(name, run, train_path, test_path, args.out, args.epochs) for name, run in RUNS.items()]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:

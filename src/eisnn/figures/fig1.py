@@ -266,15 +266,7 @@ def plot_accuracy_vs_rate(
             sub = data[style.same_ratio(data["ratio"], ratio) & data["plotted"]]
             color = style.ratio_color(ratio)
             ax.set_title(f"{style.ratio_text(ratio)} (n = {len(sub)})")
-            for outcome in style.OUTCOMES:
-                pts = sub[sub["outcome"] == outcome]
-                if pts.empty:
-                    continue
-                filled = style.OUTCOME_FILLED[outcome]
-                ax.scatter(pts["x_plotted"], pts["y_plotted"], s=14 if outcome == "diverged" else 10,
-                           marker=style.OUTCOME_MARKERS[outcome], linewidths=0.7,
-                           facecolors=color if filled else "none", edgecolors=color,
-                           alpha=0.85, zorder=3)
+            style.scatter_by_outcome(ax, sub, color)
             if sub.empty:
                 style.annotate_empty(ax, "no runs", keep_axes=True)
             if len(baseline):
@@ -294,11 +286,7 @@ def plot_accuracy_vs_rate(
             if floor is not None:
                 for ax in axes[: len(panels)]:
                     style.mark_zero_tick(ax, floor)
-        handles = [
-            Line2D([], [], ls="", marker=style.OUTCOME_MARKERS[o], ms=4, mew=0.8, color="0.3",
-                   markerfacecolor="0.3" if style.OUTCOME_FILLED[o] else "none", label=OUTCOME_LABELS[o])
-            for o in style.OUTCOMES if (data["outcome"] == o).any()
-        ]
+        handles = style.outcome_handles(data["outcome"], OUTCOME_LABELS)
         if len(baseline):
             sigma_txt = style.format_sigma(baseline_sigma)
             handles.append(Line2D([], [], color="black", lw=0.9, label=(

@@ -193,14 +193,7 @@ def plot_matched_rate(run_table, ttests, *, ratios: Sequence | None = None, accu
             color = style.ratio_color(ratio)
             marker = style.RATIO_MARKERS[i % len(style.RATIO_MARKERS)]
             sub = shown[style.same_ratio(shown["ratio"], ratio) & np.isfinite(shown["x_plotted"])]
-            for outcome in style.OUTCOMES:
-                pts = sub[sub["outcome"] == outcome]
-                if pts.empty:
-                    continue
-                filled = style.OUTCOME_FILLED[outcome]
-                ax_a.scatter(pts["x_plotted"], pts["y_plotted"], s=10 if outcome == "diverged" else 6,
-                             marker=style.OUTCOME_MARKERS[outcome], linewidths=0.5,
-                             facecolors=color if filled else "none", edgecolors=color, alpha=0.45, zorder=2)
+            style.scatter_by_outcome(ax_a, sub, color, size=6, linewidth=0.5, alpha=0.45, zorder=2)
             line = means[style.same_ratio(means["ratio"], ratio)].set_index("target_rate_hz")
             if len(line):
                 line = line.reindex(targets)  # a target rate without runs breaks the line
@@ -265,11 +258,7 @@ def plot_matched_rate(run_table, ttests, *, ratios: Sequence | None = None, accu
             step = max(1, int(np.ceil(targets.size / 8)))
             ax_b.set_xticks(targets[::step], [f"{t:g}" for t in targets[::step]])
             ax_b.xaxis.set_minor_locator(NullLocator())
-        handles += [
-            Line2D([], [], ls="", marker=style.OUTCOME_MARKERS[o], ms=3.5, mew=0.7, color="0.4",
-                   markerfacecolor="0.4" if style.OUTCOME_FILLED[o] else "none", label=OUTCOME_LABELS[o])
-            for o in style.OUTCOMES if (shown["outcome"] == o).any()
-        ]
+        handles += style.outcome_handles(shown["outcome"], OUTCOME_LABELS, size=3.5, color="0.4")
         # After the axes are set up, so that an empty panel loses its grid and ticks.
         if shown.empty or not order:
             style.annotate_empty(ax_a, "no runs with a target rate")

@@ -19,6 +19,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from eisnn.io import atomic_path, write_csv_atomic
 
@@ -178,6 +179,30 @@ def class_palette(n_classes: int) -> list:
 # ---------------------------------------------------------------------------------------------
 # Panels
 # ---------------------------------------------------------------------------------------------
+
+
+def scatter_by_outcome(ax, points: pd.DataFrame, color, *, size: float = 10, linewidth: float = 0.7,
+                       alpha: float = 0.85, zorder: int = 3) -> None:
+    """Runs at (``x_plotted``, ``y_plotted``), marked by ``outcome``: filled successful, open failed, X diverged."""
+    for outcome in OUTCOMES:
+        subset = points[points["outcome"] == outcome]
+        if subset.empty:
+            continue
+        ax.scatter(subset["x_plotted"], subset["y_plotted"], s=size * (1.4 if outcome == "diverged" else 1.0),
+                   marker=OUTCOME_MARKERS[outcome], linewidths=linewidth,
+                   facecolors=color if OUTCOME_FILLED[outcome] else "none", edgecolors=color,
+                   alpha=alpha, zorder=zorder)
+
+
+def outcome_handles(outcomes: Iterable[str], labels: dict[str, str], *, size: float = 4,
+                    color: str = "0.3") -> list[Line2D]:
+    """Legend entries for the run markers of :func:`scatter_by_outcome`, for the outcomes present."""
+    present = set(outcomes)
+    return [
+        Line2D([], [], ls="", marker=OUTCOME_MARKERS[o], ms=size, mew=0.8, color=color,
+               markerfacecolor=color if OUTCOME_FILLED[o] else "none", label=labels[o])
+        for o in OUTCOMES if o in present
+    ]
 
 
 def annotate_empty(ax, text: str = "no runs", keep_axes: bool = False) -> None:
