@@ -1,7 +1,7 @@
 """eisnn: the experiments of Kilgore et al. (E:I balance in spiking networks) as one workflow.
 
     snakemake --cores 16 figures                       # the full paper (config/config.yaml)
-    snakemake --cores 2 figures --config preset=smoke  # synthetic data, about a minute
+    snakemake --cores 2 figures --config preset=smoke  # synthetic data, about two minutes
     snakemake --profile workflow/profiles/slurm figures
 
 Targets go before --config (it takes every following word as a key=value pair). Nested

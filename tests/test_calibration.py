@@ -178,3 +178,9 @@ def test_calibrate_runs_names_the_run_in_errors(splits, tmp_path):
         RunSpec(tmp_path / "r", ratio=0.8, sigma_init=None, noise_frac=0.0, seed=0)
     with pytest.raises(ValueError, match="have a target rate but no sigma_init"):
         PackTrainer([run], *splits, OPTIONS)
+    # An unreachable target stops train_pack before it touches the run's previous results.
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text("{}")
+    with pytest.raises(ValueError, match="unreachable"):
+        train_pack([run], *splits, OPTIONS)
+    assert (tmp_path / "r" / "run.json").read_text() == "{}"

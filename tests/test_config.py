@@ -64,7 +64,7 @@ def test_target_rate_grid_expands_to_rate_labelled_runs_without_sigma():
     assert specs[3] == {
         "run_dir": "results/fmnist_rate/ratio-0.5/rate-0.5/noise-0/seed-3", "ratio": 0.5, "sigma_init": None,
         "noise_frac": 0.0, "seed": 3, "experiment": "fmnist_rate", "target_rate_hz": 0.5,
-        "calibration": {"n_samples": 2048, "rel_tolerance": 0.05},
+        "calibration": {"n_samples": 2048, "rel_tolerance": 0.05, "sigma_bounds": [1e-6, 10.0]},
     }
     assert cfg.pack_of_run("fmnist_rate", "none", "rate-100", "0", "7").ratio is None
     # σ experiments keep their RunSpec arguments (no calibration keys)
@@ -72,6 +72,16 @@ def test_target_rate_grid_expands_to_rate_labelled_runs_without_sigma():
     # a single target is accepted as a number
     single = with_change(["experiments", "fmnist_rate", "init"], {"target_rate_hz": 5})
     assert ec.build(single, SCHEMA).experiments["fmnist_rate"].target_rates_hz == (5.0,)
+
+
+def test_an_override_can_switch_a_sigma_experiment_to_target_rates():
+    """sigma_init: null in an override removes the σ values of the base config."""
+    config = merged(overrides={"experiments": {"fmnist_noise": {"sigma_init": None, "init": {"target_rate_hz": [2.0]}}}})
+    noise = ec.build(config, SCHEMA).experiments["fmnist_noise"]
+    assert noise.by_rate and noise.target_rates_hz == (2.0,) and noise.sigma_init == ()
+    assert noise.packs()[0].marker("r") == "r/fmnist_noise/ratio-0.5/rate-2/noise-0/pack-0-7.json"
+    both = merged(overrides={"experiments": {"fmnist_noise": {"init": {"target_rate_hz": [2.0]}}}})
+    assert "set sigma_init: null to replace the σ values" in problem(both)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +93,15 @@ def test_target_rate_grid_expands_to_rate_labelled_runs_without_sigma():
         ({"init": {"target_rate_hz": [5], "tolerance": 0.1}},
          "experiments.fmnist_rate.init.tolerance: unknown key 'tolerance'"),
         ({"init": {"target_rate_hz": [5], "sigma_bounds": [1.0, 0.1]}},
-         "experiments.fmnist_rate.init.sigma_bounds: [1.0, 0.1] must be [low, high] with low < high"),
+         "experiments.fmnist_rate.init.sigma_bounds: [1.0, 0.1] must be [low, high] with 0 < low < high < inf"),
+        ({"init": {"target_rate_hz": [5], "sigma_bounds": [1e-6, float("inf")]}},
+         "experiments.fmnist_rate.init.sigma_bounds: [1e-06, inf] must be"),
+        ({"init": {"target_rate_hz": [5, float("inf")]}}, "experiments.fmnist_rate.init.target_rate_hz[1]: inf Hz is unreachable"),
+        ({"init": {"target_rate_hz": [10, 500]}},
+         "experiments.fmnist_rate.init.target_rate_hz[1]: 500.0 Hz is unreachable: with dt = 1 ms a neuron fires at most "
+         "every other step, below 500 Hz"),
+        ({"init": {"target_rate_hz": [5, 5.0]}}, "experiments.fmnist_rate.init.target_rate_hz: [5, 5.0] lists a value twice"),
+        ({"init": {"target_rate_hz": []}}, "experiments.fmnist_rate.init.target_rate_hz: the list is empty"),
         ({"init": {"target_rate_hz": [5], "rel_tolerance": 5}}, "experiments.fmnist_rate.init.rel_tolerance: 5"),
         ({"init": {"n_samples": 100}}, "experiments.fmnist_rate.init.target_rate_hz: missing (required)"),
     ],

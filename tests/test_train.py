@@ -242,3 +242,35 @@ def test_cli_trains_a_run_given_by_target_rate(tmp_path, split_files):
     assert abs(params["calibration"]["rate_hz"] - 15.0) <= 0.05 * 15.0  # the default tolerance
     with pytest.raises(SystemExit, match="one of --sigma / --target-rate-hz"):
         main([*common, "--target-rate-hz", "15", "--sigma", "0.1"])
+    with pytest.raises(SystemExit, match="--calibration-samples and --calibration-tolerance need --target-rate-hz"):
+        main([*common, "--sigma", "0.1", "--calibration-tolerance", "0.01"])
+    with pytest.raises(SystemExit, match="target_rate_hz must be a positive finite rate in Hz, got -3.0"):
+        main([*common, "--target-rate-hz", "-3"])
+
+
+def test_run_spec_takes_sigma_or_target_rate_not_both(tmp_path):
+    with pytest.raises(ValueError, match="give sigma_init or target_rate_hz, not both"):
+        RunSpec(tmp_path, ratio=0.8, sigma_init=0.01, noise_frac=0.0, seed=0, target_rate_hz=5.0)
+    with pytest.raises(ValueError, match="give sigma_init or target_rate_hz, not both"):
+        RunSpec(tmp_path, ratio=0.8, sigma_init=0.01, noise_frac=0.0, seed=0, target_rate_hz=5.0,
+                calibration={"n_samples": 10})
+    calibrated = RunSpec(tmp_path, ratio=0.8, sigma_init=0.01, noise_frac=0.0, seed=0, target_rate_hz=5.0,
+                         calibration={"sigma_init": 0.01, "rate_hz": 5.1})
+    assert calibrated.has_sigma and calibrated.params()["calibration"]["rate_hz"] == 5.1
+
+
+def test_checkpoint_fingerprint_of_a_calibrated_run_holds_sigma_and_settings_not_spike_counts(tmp_path):
+    from eisnn.train import _fingerprint
+
+    options = TrainOptions(**OPTIONS)
+    record = {"sigma_init": 0.01, "rate_hz": 5.1, "spike_count": 1234, "n_samples": 64, "rel_tolerance": 0.05,
+              "sigma_bounds": [1e-6, 10.0], "iterations": 7}
+
+    def fingerprint(**changes):
+        calibration = {**record, **changes}
+        run = RunSpec(tmp_path, 0.8, calibration["sigma_init"], 0.0, 0, target_rate_hz=5.0, calibration=calibration)
+        return _fingerprint(run, options, {"dataset": "synthetic"})
+
+    assert fingerprint(rate_hz=5.1004, spike_count=1235, iterations=8) == fingerprint()  # one spike elsewhere
+    assert fingerprint(sigma_init=0.0102) != fingerprint()  # another σ: another run
+    assert fingerprint(n_samples=128) != fingerprint() and fingerprint(rel_tolerance=0.02) != fingerprint()

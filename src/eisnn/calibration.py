@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .config import DEFAULT_CALIBRATION
 from .data import stratified_subset
 from .model import ModelConfig, init_weights, reference_weight_scale, simulate, stream_seed
 
@@ -59,8 +60,6 @@ if TYPE_CHECKING:  # train imports this module
     from .train import RunSpec, TrainOptions
 
 SUBSET_SEED = 0  # the seed of the calibration subset (eisnn.data.stratified_subset); not the run's seed
-DEFAULT_SETTINGS = {"n_samples": 2048, "rel_tolerance": 0.05, "sigma_bounds": (1e-6, 10.0)}
-"""Calibration settings of a run (`RunSpec.calibration`) where it names none."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class CalibrationResult:
     subset: str
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready record for provenance (run.json / calibration.json)."""
+        """A JSON-ready record for provenance (`params.calibration` of run.json)."""
         record = asdict(self)
         record["sigma_bounds"] = [float(b) for b in self.sigma_bounds]
         return record
@@ -110,7 +109,7 @@ class InitialNetwork:
         n_hidden: int | None,
         options_or_model_config: TrainOptions | ModelConfig,
         sigma_out: float | None = None,
-        n_samples: int | None = DEFAULT_SETTINGS["n_samples"],
+        n_samples: int | None = DEFAULT_CALIBRATION["n_samples"],
     ):
         self.config, n_hidden, sigma_out = _resolve_settings(options_or_model_config, n_hidden, sigma_out)
         if ratio is not None and not 0.0 <= ratio <= 1.0:
@@ -194,9 +193,9 @@ def calibrate_sigma(
     n_hidden: int | None,
     options_or_model_config: TrainOptions | ModelConfig,
     sigma_out: float | None = None,
-    n_samples: int | None = DEFAULT_SETTINGS["n_samples"],
-    sigma_bounds: tuple[float, float] = DEFAULT_SETTINGS["sigma_bounds"],
-    rel_tolerance: float = DEFAULT_SETTINGS["rel_tolerance"],
+    n_samples: int | None = DEFAULT_CALIBRATION["n_samples"],
+    sigma_bounds: tuple[float, float] = tuple(DEFAULT_CALIBRATION["sigma_bounds"]),
+    rel_tolerance: float = DEFAULT_CALIBRATION["rel_tolerance"],
     max_iterations: int = 40,
 ) -> CalibrationResult:
     """σ_init whose initial network (this ratio and seed) fires at `target_rate_hz` on `dataset`.
@@ -300,21 +299,26 @@ def calibrate_runs(
     """The runs with every target-rate run's σ_init found; runs given by σ_init pass unchanged.
 
     Each run given by `target_rate_hz` (and `sigma_init` None) is calibrated on `dataset` with
-    its `calibration` settings (keys of `DEFAULT_SETTINGS`; missing keys take the defaults) and
+    its `calibration` settings (keys of `eisnn.config.DEFAULT_CALIBRATION`; missing keys take the
+    defaults) and
     comes back with `sigma_init` set and `calibration` replaced by the whole record
     (`CalibrationResult.as_dict()`). `train_pack` calibrates on the training split, so no test
-    data enters the run's initialisation. Deterministic: a resumed job finds the same σ_init.
+    data enters the run's initialisation. Deterministic: a job resumed on the same kind of CPU
+    finds the same σ_init (the checkpoint fingerprint holds σ_init and the settings, not the
+    spike counts, so a count that differs by a spike elsewhere does not discard a checkpoint).
     """
     resolved = []
     for run in runs:
-        if run.calibrated:
+        if run.has_sigma:
             resolved.append(run)
             continue
         settings = dict(run.calibration or {})
-        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+        unknown = sorted(set(settings) - set(DEFAULT_CALIBRATION))
         if unknown:
-            raise ValueError(f"{run.run_dir}: unknown calibration setting(s) {unknown}; allowed: {sorted(DEFAULT_SETTINGS)}")
-        settings = {**DEFAULT_SETTINGS, **settings}
+            raise ValueError(
+                f"{run.run_dir}: unknown calibration setting(s) {unknown}; allowed: {sorted(DEFAULT_CALIBRATION)}"
+            )
+        settings = {**DEFAULT_CALIBRATION, **settings}
         started = time.perf_counter()
         try:
             result = calibrate_sigma(

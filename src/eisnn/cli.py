@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .config import DEFAULT_CALIBRATION
 
 _RATIO_HELP = "fraction of excitatory hidden neurons in [0, 1], or 'none' for unconstrained weights"
 
@@ -65,14 +66,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if args.out is None or (args.sigma is None) == (args.target_rate_hz is None):
             raise SystemExit("eisnn train: give --pack, or --out and one of --sigma / --target-rate-hz")
-        calibration = None
-        if args.target_rate_hz is not None:
-            given = {"n_samples": args.calibration_samples, "rel_tolerance": args.calibration_tolerance}
-            calibration = {key: value for key, value in given.items() if value is not None}
-        runs = [
-            RunSpec(args.out, ratio=args.ratio, sigma_init=args.sigma, noise_frac=args.noise, seed=args.seed,
-                    target_rate_hz=args.target_rate_hz, calibration=calibration)
-        ]
+        given = {"n_samples": args.calibration_samples, "rel_tolerance": args.calibration_tolerance}
+        calibration = {key: value for key, value in given.items() if value is not None}
+        if calibration and args.target_rate_hz is None:
+            raise SystemExit("eisnn train: --calibration-samples and --calibration-tolerance need --target-rate-hz")
+        try:
+            runs = [
+                RunSpec(args.out, ratio=args.ratio, sigma_init=args.sigma, noise_frac=args.noise, seed=args.seed,
+                        target_rate_hz=args.target_rate_hz,
+                        calibration=calibration if args.target_rate_hz is not None else None)
+            ]
+        except ValueError as error:
+            raise SystemExit(f"eisnn train: {error}") from None
         options = _training_options(args)
     summaries = train_pack(runs, args.train, args.test, options)
     for run, summary in zip(runs, summaries):
@@ -158,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         "training data",
     )
     train.add_argument("--calibration-samples", type=int,
-                       help="training samples the calibration measures the rate on (default 2048)")
+                       help=f"training samples the calibration measures the rate on (default "
+                       f"{DEFAULT_CALIBRATION['n_samples']})")
     train.add_argument("--calibration-tolerance", type=float,
-                       help="relative tolerance of the calibrated rate (default 0.05)")
+                       help=f"relative tolerance of the calibrated rate (default {DEFAULT_CALIBRATION['rel_tolerance']})")
     train.add_argument("--noise", type=float, default=0.0, help="update noise as a fraction of σ_init")
     train.add_argument("--seed", type=int, default=0)
     _add_training_options(train)

@@ -49,6 +49,9 @@ PACK_MARKER = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/pac
 
 SNAPSHOT_LAST = "last"
 
+DEFAULT_CALIBRATION = {"n_samples": 2048, "rel_tolerance": 0.05, "sigma_bounds": [1e-6, 10.0]}
+"""Calibration settings of a target-rate run where the config names none (used by :mod:`eisnn.calibration`)."""
+
 
 class ConfigError(ValueError):
     """A configuration problem, with a message that names the key and what is allowed."""
@@ -219,6 +222,9 @@ def _error_order(error) -> tuple:
     return (len(path), path, error.validator in ("anyOf", "oneOf"))
 
 
+_BRANCH_LIMITS = {"minItems", "maxItems", "uniqueItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Check ``config`` against the JSON schema; raise one :class:`ConfigError` on the first problem.
 
@@ -234,8 +240,10 @@ def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
         return
     best = min(errors, key=_error_order)
     if best.validator in ("anyOf", "oneOf") and best.context:
-        deeper = max(best.context, key=lambda e: len(e.absolute_path))  # the branch that got furthest
-        if len(deeper.absolute_path) > len(best.absolute_path):
+        # The branch that got furthest: the deepest error or, at equal depth, a range or size
+        # error of the branch whose type matched (e.g. an empty list or a repeated value).
+        deeper = max(best.context, key=lambda e: (len(e.absolute_path), e.validator in _BRANCH_LIMITS))
+        if len(deeper.absolute_path) > len(best.absolute_path) or deeper.validator in _BRANCH_LIMITS:
             best = deeper
     message = _format_error(best)
     others = len(errors) - 1
@@ -533,7 +541,7 @@ def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]
         n_in = int(raw.get("datasets", {}).get("synthetic", {}).get("n_units", 100))
     else:
         n_in = DATASET_INPUTS[dataset]
-    sigmas, rates, calibration = _initialisation(name, spec)
+    sigmas, rates, calibration = _initialisation(name, spec, float(training.get("dt_ms", 1.0)))
     baseline = None
     if None in spec["ratios"] and not rates:
         baseline = reference_sigma(n_in, training.get("tau_mem_ms", 10.0), training.get("dt_ms", 1.0))
@@ -555,28 +563,47 @@ def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]
     )
 
 
-def _initialisation(name: str, spec: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...], dict | None]:
-    """(σ values, target rates in Hz, calibration settings) of an experiment: σ or rates, never both."""
-    has_sigma, init = "sigma_init" in spec, spec.get("init")
-    if has_sigma and init is not None:
+def _initialisation(
+    name: str, spec: Mapping[str, Any], dt_ms: float
+) -> tuple[tuple[float, ...], tuple[float, ...], dict | None]:
+    """(σ values, target rates in Hz, calibration settings) of an experiment: σ or rates, never both.
+
+    ``sigma_init: null`` counts as absent, so that an override can switch an experiment to
+    target rates. Targets must be finite and below the rate a neuron cannot exceed (it fires at
+    most every other step, 1/(2·dt)); the calibration settings are completed from
+    :data:`DEFAULT_CALIBRATION`, so that they are all part of the job's parameters.
+    """
+    sigmas, init = spec.get("sigma_init"), spec.get("init")
+    where = f"invalid config: experiments.{name}"
+    if sigmas is not None and init is not None:
         raise ConfigError(
-            f"invalid config: experiments.{name}: give either sigma_init (σ values) or init.target_rate_hz "
-            f"(target initial firing rates), not both"
+            f"{where}: give either sigma_init (σ values) or init.target_rate_hz (target initial firing rates), "
+            f"not both (set sigma_init: null to replace the σ values of a preset or the base config)"
         )
     if init is None:
-        if not has_sigma:
+        if sigmas is None:
             raise ConfigError(
-                f"invalid config: experiments.{name}.sigma_init: missing; give sigma_init (a list of σ values) "
-                f"or init: {{target_rate_hz: [...]}} (target initial firing rates in Hz)"
+                f"{where}.sigma_init: missing; give sigma_init (a list of σ values) or init: {{target_rate_hz: [...]}} "
+                f"(target initial firing rates in Hz)"
             )
-        return tuple(float(s) for s in spec["sigma_init"]), (), None
+        for i, sigma in enumerate(sigmas):
+            if not math.isfinite(sigma):
+                raise ConfigError(f"{where}.sigma_init[{i}]: {sigma} is not a finite number")
+        return tuple(float(s) for s in sigmas), (), None
     rates = init["target_rate_hz"]
     rates = tuple(float(r) for r in (rates if isinstance(rates, list) else [rates]))
-    calibration = {key: value for key, value in init.items() if key != "target_rate_hz"}
-    bounds = calibration.get("sigma_bounds")
-    if bounds is not None and not bounds[0] < bounds[1]:
+    ceiling_hz = 1000.0 / (2 * dt_ms)
+    for i, rate in enumerate(rates):
+        if not rate < ceiling_hz:  # also catches inf and nan
+            raise ConfigError(
+                f"{where}.init.target_rate_hz[{i}]: {rate} Hz is unreachable: with dt = {dt_ms:g} ms a neuron "
+                f"fires at most every other step, below {ceiling_hz:g} Hz"
+            )
+    calibration = {**DEFAULT_CALIBRATION, **{key: value for key, value in init.items() if key != "target_rate_hz"}}
+    low, high = calibration["sigma_bounds"]
+    if not (0 < low < high and math.isfinite(high)):
         raise ConfigError(
-            f"invalid config: experiments.{name}.init.sigma_bounds: {bounds} must be [low, high] with low < high"
+            f"{where}.init.sigma_bounds: {calibration['sigma_bounds']} must be [low, high] with 0 < low < high < inf"
         )
     return (), rates, dict(sorted(calibration.items()))
 

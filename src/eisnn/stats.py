@@ -2,7 +2,8 @@
 
 - :func:`collect_run_table` — one row per run: parameters, accuracies, success and divergence
   flags, initial firing rate, Van Rossum distances before and after training.
-- :func:`ttests_vs_reference` — each E:I ratio against 100:0 at each noise level (Fig 2c-e):
+- :func:`ttests_vs_reference` — each E:I ratio against 100:0 at each noise level (Fig 2c-e) or
+  each target initial rate (``fmnist_rate``):
   mean difference, Welch (default) or Student two-sided t-test, Holm-adjusted p, stars.
 - :func:`van_rossum_table` — Tables 2/3: per ratio × {pre-training, successful, failed}: mean
   accuracy, median E-E/E-I/I-I distances, Kruskal–Wallis across the three categories, N, ε².
@@ -226,7 +227,8 @@ def ttests_vs_reference(
 
     One row per (level of ``by``, ratio ≠ reference). Unconstrained runs and runs whose
     ``value`` is NaN are left out. ``mean_diff`` = mean(ratio) − mean(reference), in the
-    units of ``value``. The Holm family is all ratios compared at one level of ``by``;
+    units of ``value``; ``se_diff`` = sqrt(sd²/n + sd_ref²/n_ref) is its standard error (NaN if a
+    group has fewer than 2 runs). The Holm family is all ratios compared at one level of ``by``;
     ``stars`` uses the raw p, ``stars_holm`` the Holm-adjusted p (columns: docs/formats.md).
     """
     by_cols = [by] if isinstance(by, str) else list(by)
@@ -235,7 +237,7 @@ def ttests_vs_reference(
             raise KeyError(f"run table has no column {col!r}")
     data = run_table[run_table["ratio"].notna() & run_table[value].notna()]
     columns = [*by_cols, "ratio", "ratio_label", "reference_ratio", "value", "test", "n", "n_ref",
-               "mean", "mean_ref", "mean_diff", "sd", "sd_ref", "t", "df", "p", "p_holm",
+               "mean", "mean_ref", "mean_diff", "sd", "sd_ref", "se_diff", "t", "df", "p", "p_holm",
                "stars", "stars_holm", "reason"]
     rows = []
     for level, group in data.groupby(by_cols, sort=True):
@@ -245,6 +247,8 @@ def ttests_vs_reference(
         level_rows = []
         for ratio, sub in group.loc[~is_ref].groupby("ratio", sort=True):
             x = sub[value].to_numpy(dtype=float)
+            sd = x.std(ddof=1) if x.size > 1 else np.nan
+            sd_ref = ref.std(ddof=1) if ref.size > 1 else np.nan
             if ref.size == 0:
                 res = dict(t=np.nan, df=np.nan, p=np.nan, reason="no reference runs")
             else:
@@ -262,8 +266,9 @@ def ttests_vs_reference(
                     "mean": x.mean(),
                     "mean_ref": ref.mean() if ref.size else np.nan,
                     "mean_diff": x.mean() - ref.mean() if ref.size else np.nan,
-                    "sd": x.std(ddof=1) if x.size > 1 else np.nan,
-                    "sd_ref": ref.std(ddof=1) if ref.size > 1 else np.nan,
+                    "sd": sd,
+                    "sd_ref": sd_ref,
+                    "se_diff": math.sqrt(sd**2 / x.size + sd_ref**2 / ref.size) if ref.size else np.nan,
                     **res,
                 }
             )

@@ -28,6 +28,7 @@ import torch
 
 from . import __version__
 from .calibration import calibrate_runs
+from .config import DEFAULT_CALIBRATION
 from .data import SpikeDataset, load_spikes
 from .io import atomic_path, write_csv_atomic, write_json_atomic
 from .model import (
@@ -73,6 +74,15 @@ class RunSpec:
             raise ValueError(f"ratio must be in [0, 1] or None (unconstrained), got {self.ratio}")
         if self.sigma_init is None and self.target_rate_hz is None:
             raise ValueError(f"{self.run_dir}: give sigma_init or target_rate_hz")
+        if (
+            self.sigma_init is not None
+            and self.target_rate_hz is not None
+            and (self.calibration or {}).get("sigma_init") != self.sigma_init
+        ):
+            raise ValueError(
+                f"{self.run_dir}: give sigma_init or target_rate_hz, not both (a calibrated run carries the "
+                "calibration record whose sigma_init it uses)"
+            )
         if self.sigma_init is not None and not self.sigma_init > 0:
             raise ValueError(f"sigma_init must be > 0, got {self.sigma_init}")
         if self.target_rate_hz is not None and not (math.isfinite(self.target_rate_hz) and self.target_rate_hz > 0):
@@ -83,8 +93,8 @@ class RunSpec:
             raise ValueError(f"noise_frac must be >= 0, got {self.noise_frac}")
 
     @property
-    def calibrated(self) -> bool:
-        """True when σ_init is known (given, or found for the target rate)."""
+    def has_sigma(self) -> bool:
+        """True when σ_init is known (given, or found for the target rate by calibration)."""
         return self.sigma_init is not None
 
     def params(self) -> dict[str, Any]:
@@ -174,11 +184,18 @@ class TrainOptions:
 
 
 def _fingerprint(run: RunSpec, options: TrainOptions, data_attrs: Mapping[str, Any]) -> str:
-    """Hash of everything a checkpoint's validity depends on (not epochs, device or progress)."""
+    """Hash of everything a checkpoint's validity depends on (not epochs, device or progress).
+
+    Of a calibration, the settings count (with the σ_init found, a run parameter), not what it
+    measured: spike counts may differ by a spike on another CPU without changing σ_init.
+    """
     ignored = {"epochs", "snapshot_epochs", "probe_samples", "device", "threads", "progress"}
     relevant = {k: v for k, v in options.as_dict().items() if k not in ignored}
+    params = run.params()
+    if "calibration" in params:
+        params["calibration"] = {key: params["calibration"].get(key) for key in sorted(DEFAULT_CALIBRATION)}
     payload = json.dumps(
-        {"run": run.params(), "options": relevant, "data": {k: str(v) for k, v in sorted(data_attrs.items())}},
+        {"run": params, "options": relevant, "data": {k: str(v) for k, v in sorted(data_attrs.items())}},
         sort_keys=True,
         default=str,
     )
@@ -263,7 +280,7 @@ class PackTrainer:
     def __init__(self, runs: Sequence[RunSpec], train: SpikeDataset, test: SpikeDataset, options: TrainOptions):
         if not runs:
             raise ValueError("a pack needs at least one run")
-        uncalibrated = [str(run.run_dir) for run in runs if not run.calibrated]
+        uncalibrated = [str(run.run_dir) for run in runs if not run.has_sigma]
         if uncalibrated:
             raise ValueError(
                 f"runs {uncalibrated} have a target rate but no sigma_init yet: calibrate them first "
@@ -603,9 +620,9 @@ def train_pack(
     torch.set_num_threads(options.threads)
     train = train_path if isinstance(train_path, SpikeDataset) else load_spikes(train_path)
     test = test_path if isinstance(test_path, SpikeDataset) else load_spikes(test_path)
+    runs = calibrate_runs(runs, train, options, log=_log)  # first: an unreachable target deletes nothing
     for run in runs:
         remove_outputs(run.run_dir)
-    runs = calibrate_runs(runs, train, options, log=_log)
     trainer = PackTrainer(runs, train, test, options)
     _log(
         f"training {len(runs)} run(s) on {trainer.device}, {train.n_samples} train / {test.n_samples} test samples, "

@@ -8,6 +8,8 @@
 # run of the pack is complete; the per-run rules depend on the marker of the pack holding
 # their run. See eisnn.config for the expansion and the labels.
 
+import importlib.util
+
 import eisnn.config as eiconfig
 from eisnn.metrics import METRIC_FILES
 from snakemake.exceptions import WorkflowError
@@ -145,6 +147,11 @@ def run_metrics_files(run_dir):
 
 
 # -- statistics and targets -------------------------------------------------------------------
+
+
+def library_code(*modules):
+    """Source files of eisnn modules (found, not imported): as inputs, editing one reruns the rule."""
+    return [importlib.util.find_spec(name).origin for name in modules]
 
 
 def statistics_inputs(wildcards):

@@ -1,7 +1,6 @@
 # Input functions and constants of the figure rules (figures.smk): which figures and tables
 # each experiment builds, their output paths, and the tables and runs each figure reads.
 
-import importlib.util
 import math
 
 from eisnn.figures.fig1 import pick_sample_run
@@ -78,10 +77,10 @@ def figure_outputs(name, caption=None):
     }
 
 
-def figure_code(module):
+def figure_code(*modules):
     """The library files that draw a figure (found, not imported): editing one reruns the figure."""
-    names = (f"eisnn.figures.{module}", "eisnn.figures.style", "eisnn.figures.inputs")
-    return [importlib.util.find_spec(name).origin for name in names]
+    names = [f"eisnn.figures.{module}" for module in modules]
+    return library_code(*names, "eisnn.figures.style", "eisnn.figures.inputs")
 
 
 def stats_file(name):
@@ -108,7 +107,7 @@ def experiment_ratios(wildcards):
 
 
 def reference_label():
-    """E:I label of the ratio Fig 2c-e compares with (statistics.reference_ratio, default 100:0)."""
+    """E:I label of the ratio the t-tests compare with (statistics.reference_ratio, default 100:0)."""
     ratio = float(CFG.raw.get("statistics", {}).get("reference_ratio", 1.0))
     return f"{100 * ratio:g}:{100 - 100 * ratio:g}"
 

@@ -62,6 +62,7 @@ rule fig1cd:
     params:
         n_runs=n_runs,
         dataset_label=dataset_label,
+        by_rate=lambda wildcards: CFG.experiment(wildcards.experiment).by_rate,
         options=lambda wildcards: {
             "baseline_sigma": CFG.experiment(wildcards.experiment).baseline_sigma,
             "paper_baseline": PAPER_BASELINE_ACCURACY.get(dataset_of(wildcards)),
@@ -128,7 +129,7 @@ rule fig2cde:
 
 rule fig_rate:
     input:
-        code=figure_code("rate"),
+        code=figure_code("rate", "fig1", "fig2"),
         runs=stats_file("runs"),
         ttests=stats_file("ttests"),
     output:

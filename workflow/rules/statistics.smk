@@ -4,6 +4,7 @@
 rule statistics:
     input:
         statistics_inputs,
+        code=library_code("eisnn.stats"),
     output:
         runs=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['runs']}",
         ttests=report(

@@ -244,7 +244,7 @@ def plot_accuracy_vs_rate(
 ):
     """Fig 1c/1d: final test accuracy against initial hidden firing rate, one panel per ratio.
 
-    ``run_table``: ``runs.csv`` of a σ sweep (path or DataFrame). ``ratios`` fixes the panels
+    ``run_table``: ``runs.csv`` of a σ sweep or a target-rate experiment (path or DataFrame). ``ratios`` fixes the panels
     (default: the ratios in the table, unconstrained last). The mean accuracy of the
     unconstrained runs at ``baseline_sigma`` is a solid black line in every panel, and
     ``paper_baseline`` (a fraction, e.g. 0.86) a dashed grey line. Silent networks (0 Hz) sit

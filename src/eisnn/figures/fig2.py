@@ -95,10 +95,33 @@ def build_fig2b(run_table_path, out_stem, **options):
 # ---------------------------------------------------------------------------------------------
 
 
+def in_percentage_points(ttests: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``ttests.csv`` as plotted: group means and their difference in %, ± 1 SE, p, stars."""
+    def text(column):
+        values = ttests[column] if column in ttests else pd.Series("", index=ttests.index)
+        return [v if isinstance(v, str) else "" for v in values]
+
+    return pd.DataFrame({
+        "ratio": ttests["ratio"],
+        "ratio_label": [style.ratio_text(r) for r in ttests["ratio"]],
+        "reference_ratio": ttests["reference_ratio"] if "reference_ratio" in ttests else 1.0,
+        "n": ttests["n"],
+        "n_ref": ttests["n_ref"],
+        "mean_pct": 100 * ttests["mean"],
+        "mean_ref_pct": 100 * ttests["mean_ref"],
+        "mean_diff_pp": 100 * ttests["mean_diff"],
+        "se_pp": 100 * ttests["se_diff"],
+        "p": ttests["p"],
+        "p_holm": ttests["p_holm"] if "p_holm" in ttests else np.nan,
+        "stars": text("stars"),
+        "reason": text("reason"),
+    }, index=ttests.index)
+
+
 def difference_table(ttests, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS) -> pd.DataFrame:
     """Rows of ``ttests.csv`` at the given noise levels, in percentage points, with a panel letter.
 
-    ``se_pp`` is the standard error of the difference of means, sqrt(sd²/n + sd_ref²/n_ref).
+    ``se_pp`` is the standard error of the difference of means (``se_diff`` of the t-tests).
     If the table holds several σ_init, the smallest is used (the noise experiment has one).
     """
     table = read_table(ttests)
@@ -107,31 +130,15 @@ def difference_table(ttests, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVEL
             table[column] = pd.to_numeric(table[column], errors="coerce")
     if "sigma_init" in table and table["sigma_init"].nunique() > 1:
         table = table[np.isclose(table["sigma_init"], table["sigma_init"].min())]
-    rows = []
-    for i, level in enumerate(noise_levels):
-        sub = table[np.isclose(table["noise_frac"].to_numpy(dtype=float), level)].sort_values("ratio")
-        for _, r in sub.iterrows():
-            se = np.sqrt(r["sd"] ** 2 / r["n"] + r["sd_ref"] ** 2 / r["n_ref"]) if r["n"] and r["n_ref"] else np.nan
-            rows.append({
-                "panel": "cde"[i] if i < 3 else str(i),
-                "noise_frac": float(level),
-                "ratio": r["ratio"],
-                "ratio_label": style.ratio_text(r["ratio"]),
-                "reference_ratio": r.get("reference_ratio", 1.0),
-                "n": r["n"],
-                "n_ref": r["n_ref"],
-                "mean_pct": 100 * r["mean"],
-                "mean_ref_pct": 100 * r["mean_ref"],
-                "mean_diff_pp": 100 * r["mean_diff"],
-                "se_pp": 100 * se,
-                "p": r["p"],
-                "p_holm": r["p_holm"],
-                "stars": r["stars"] if isinstance(r["stars"], str) else "",
-                "reason": r["reason"] if isinstance(r.get("reason"), str) else "",
-            })
     columns = ["panel", "noise_frac", "ratio", "ratio_label", "reference_ratio", "n", "n_ref", "mean_pct", "mean_ref_pct",
                "mean_diff_pp", "se_pp", "p", "p_holm", "stars", "reason"]
-    return pd.DataFrame(rows, columns=columns)
+    blocks = [
+        in_percentage_points(sub.sort_values("ratio")).assign(panel="cde"[i] if i < 3 else str(i), noise_frac=float(level))
+        for i, level in enumerate(noise_levels)
+        for sub in [table[np.isclose(table["noise_frac"].to_numpy(dtype=float), level)]]
+        if len(sub)
+    ]
+    return pd.concat(blocks, ignore_index=True)[columns] if blocks else pd.DataFrame(columns=columns)
 
 
 def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS,

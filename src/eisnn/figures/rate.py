@@ -17,6 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from eisnn.figures import style
+from eisnn.figures.fig1 import OUTCOME_LABELS, accuracy_vs_rate_table
+from eisnn.figures.fig2 import in_percentage_points
 from eisnn.figures.inputs import read_run_table, read_table
 
 ACCURACY_TEXTS = {
@@ -24,11 +26,6 @@ ACCURACY_TEXTS = {
     "acc_last25": "mean of last 25 epochs",
     "acc_final": "final",
     "acc_peak": "peak",
-}
-OUTCOME_LABELS = {
-    "successful": "successful run",
-    "failed": "failed run",
-    "diverged": "diverged run (NaN at 0 %)",
 }
 RUN_COLUMNS = ["kind", "run_dir", "ratio", "ratio_label", "seed", "noise_frac", "target_rate_hz",
                "calibrated_rate_hz", "initial_rate_hz", "sigma_init", "accuracy_pct", "outcome", "silent",
@@ -51,8 +48,9 @@ def accuracy_text(accuracy: str) -> str:
 def matched_rate_table(run_table, *, accuracy: str = "acc_last10") -> pd.DataFrame:
     """One row per run with a target rate: rates (Hz), σ_init, accuracy (%), outcome, plotted position.
 
-    ``x_plotted`` is the measured initial rate, silent (0 Hz) runs at :func:`style.log_floor`;
-    ``y_plotted`` is the accuracy with NaN at 0 %. Raises ValueError if no run has a target rate.
+    The positions are Fig 1c's (:func:`eisnn.figures.fig1.accuracy_vs_rate_table`): ``x_plotted``
+    is the measured initial rate, silent (0 Hz) runs at :func:`style.log_floor`; ``y_plotted``
+    is the accuracy with NaN at 0 %. Raises ValueError if no run has a target rate.
     """
     runs = read_run_table(run_table)
     targets = pd.to_numeric(runs.get("target_rate_hz", pd.Series(np.nan, index=runs.index)), errors="coerce")
@@ -60,27 +58,16 @@ def matched_rate_table(run_table, *, accuracy: str = "acc_last10") -> pd.DataFra
         raise ValueError("this run table has no target_rate_hz: it is not from a target-rate experiment")
     keep = targets.notna().to_numpy()
     runs = runs[keep].reset_index(drop=True)
-    rate = pd.to_numeric(runs["initial_rate_hz"], errors="coerce").to_numpy(dtype=float)
-    floor = style.log_floor(rate)
-    acc = 100 * pd.to_numeric(runs[accuracy], errors="coerce").to_numpy(dtype=float)
+    positions = accuracy_vs_rate_table(runs, accuracy=accuracy)
     calibrated = runs["calibrated_rate_hz"] if "calibrated_rate_hz" in runs else pd.Series(np.nan, index=runs.index)
-    data = pd.DataFrame({
-        "kind": "run",
-        "run_dir": runs["run_dir"],
-        "ratio": runs["ratio"],
-        "ratio_label": [style.ratio_text(r) for r in runs["ratio"]],
-        "seed": runs["seed"],
-        "noise_frac": runs["noise_frac"] if "noise_frac" in runs else 0.0,
-        "target_rate_hz": targets[keep].to_numpy(dtype=float),
-        "calibrated_rate_hz": pd.to_numeric(calibrated, errors="coerce").to_numpy(dtype=float),
-        "initial_rate_hz": rate,
-        "sigma_init": runs["sigma_init"],
-        "accuracy_pct": acc,
-        "outcome": runs["outcome"],
-        "silent": rate == 0,
-        "x_plotted": np.where(rate > 0, rate, np.where(rate == 0, floor, np.nan)),
-        "y_plotted": np.where(np.isfinite(acc), acc, 0.0),
-    })
+    data = positions.assign(
+        kind="run",
+        ratio_label=[style.ratio_text(r) for r in runs["ratio"]],
+        noise_frac=runs["noise_frac"] if "noise_frac" in runs else 0.0,
+        target_rate_hz=targets[keep].to_numpy(dtype=float),
+        calibrated_rate_hz=pd.to_numeric(calibrated, errors="coerce").to_numpy(dtype=float),
+        x_plotted=positions["x_plotted"].where(positions["plotted"]),
+    )
     return data[RUN_COLUMNS]
 
 
@@ -90,35 +77,19 @@ def _difference_table(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty or "target_rate_hz" not in table:
         return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
     for column in ("target_rate_hz", "noise_frac", "ratio", "reference_ratio", "n", "n_ref", "mean", "mean_ref",
-                   "mean_diff", "sd", "sd_ref", "p", "p_holm"):
+                   "mean_diff", "se_diff", "p", "p_holm"):
         if column in table:
             table[column] = pd.to_numeric(table[column], errors="coerce")
     table = table[table["target_rate_hz"].notna() & table["ratio"].notna()]
     if "noise_frac" in table and table["noise_frac"].notna().any():
         table = table[np.isclose(table["noise_frac"], table["noise_frac"].min())]
     table = table.drop_duplicates(["target_rate_hz", "ratio"])  # one test per target rate and ratio
-    n, n_ref = table["n"].to_numpy(dtype=float), table["n_ref"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(table["sd"].to_numpy(dtype=float) ** 2 / n + table["sd_ref"].to_numpy(dtype=float) ** 2 / n_ref)
-    se[~((n > 0) & (n_ref > 0))] = np.nan
-    data = pd.DataFrame({
-        "kind": "difference",
-        "ratio": table["ratio"],
-        "ratio_label": [style.ratio_text(r) for r in table["ratio"]],
-        "noise_frac": table["noise_frac"] if "noise_frac" in table else np.nan,
-        "target_rate_hz": table["target_rate_hz"],
-        "reference_ratio": table["reference_ratio"] if "reference_ratio" in table else 1.0,
-        "n": n,
-        "n_ref": n_ref,
-        "mean_pct": 100 * table["mean"],
-        "mean_ref_pct": 100 * table["mean_ref"],
-        "mean_diff_pp": 100 * table["mean_diff"],
-        "se_pp": 100 * se,
-        "p": table["p"],
-        "p_holm": table.get("p_holm", np.nan),
-        "stars": [s if isinstance(s, str) else "" for s in table.get("stars", [""] * len(table))],
-        "x_plotted": table["target_rate_hz"],
-    })
+    data = in_percentage_points(table).assign(
+        kind="difference",
+        noise_frac=table["noise_frac"] if "noise_frac" in table else np.nan,
+        target_rate_hz=table["target_rate_hz"],
+        x_plotted=table["target_rate_hz"],
+    )
     return data.sort_values(["target_rate_hz", "ratio"]).reset_index(drop=True)[DIFFERENCE_COLUMNS]
 
 
@@ -241,7 +212,9 @@ def plot_matched_rate(run_table, ttests, *, ratios: Sequence | None = None, accu
             ax_b.axhline(0, color="black", lw=0.6, zorder=1)
         ax_b.set_xscale("log")
         ax_b.set_xlabel("target initial rate (Hz)")
-        ax_b.set_ylabel(f"difference from {ref_text} (percentage points)")
+        tested = str(tests["value"].dropna().iloc[0]) if "value" in tests and tests["value"].notna().any() else ""
+        ax_b.set_ylabel(f"difference from {ref_text} (percentage points)"
+                        f"{chr(10) + 'accuracy, ' + accuracy_text(tested) if tested else ''}")
         ax_b.set_ylim(-1.35 * extent, 1.35 * extent)
         ax_b.grid(axis="y", color="0.9", lw=0.5)
 
