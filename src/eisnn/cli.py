@@ -73,8 +73,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         try:
             runs = [
                 RunSpec(args.out, ratio=args.ratio, sigma_init=args.sigma, noise_frac=args.noise, seed=args.seed,
-                        target_rate_hz=args.target_rate_hz,
-                        calibration=calibration if args.target_rate_hz is not None else None)
+                        target_rate_hz=args.target_rate_hz, calibration=calibration or None)
             ]
         except ValueError as error:
             raise SystemExit(f"eisnn train: {error}") from None

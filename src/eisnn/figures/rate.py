@@ -168,8 +168,7 @@ def plot_matched_rate(run_table, ttests, *, ratios: Sequence | None = None, accu
             line = means[style.same_ratio(means["ratio"], ratio)].set_index("target_rate_hz")
             if len(line):
                 line = line.reindex(targets)  # a target rate without runs breaks the line
-                factor = _nudge_factor(targets, i, len(order))
-                ax_a.errorbar(targets * factor, line["mean_pct"], yerr=line["sd_pct"].fillna(0), color=color,
+                ax_a.errorbar(line["x_plotted"], line["mean_pct"], yerr=line["sd_pct"].fillna(0), color=color,
                               lw=1.1, marker=marker, ms=3.5, mec="white", mew=0.4, elinewidth=0.7, capsize=1.5,
                               zorder=4)
             n_runs = int(style.same_ratio(shown["ratio"], ratio).sum())
@@ -198,7 +197,7 @@ def plot_matched_rate(run_table, ttests, *, ratios: Sequence | None = None, accu
             if sub.empty:
                 continue
             sub = sub.reindex(targets)
-            x = targets * _nudge_factor(targets, compared.index(ratio), len(compared))
+            x = sub["x_plotted"].to_numpy(dtype=float)
             diff = sub["mean_diff_pp"].to_numpy(dtype=float)
             se = sub["se_pp"].to_numpy(dtype=float)
             ax_b.errorbar(x, diff, yerr=np.nan_to_num(se), color=color, lw=1.1, marker=marker, ms=3.5,
