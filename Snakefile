@@ -32,10 +32,6 @@ include: "workflow/rules/figures.smk"
 localrules:
     all,
     figures,
-    fmnist_sigma,
-    shd_sigma,
-    fmnist_noise,
-    fmnist_rate,
 
 
 rule all:
@@ -49,21 +45,12 @@ rule figures:
         lambda wildcards: all_targets(),
 
 
-rule fmnist_sigma:
-    input:
-        lambda wildcards: experiment_targets("fmnist_sigma"),
+# One target per experiment (eisnn.config.EXPERIMENTS), named after it.
+for _experiment in eiconfig.EXPERIMENTS:
 
-
-rule shd_sigma:
-    input:
-        lambda wildcards: experiment_targets("shd_sigma"),
-
-
-rule fmnist_noise:
-    input:
-        lambda wildcards: experiment_targets("fmnist_noise"),
-
-
-rule fmnist_rate:
-    input:
-        lambda wildcards: experiment_targets("fmnist_rate"),
+    rule:
+        name:
+            _experiment
+        input:
+            lambda wildcards, experiment=_experiment: experiment_targets(experiment),
+        localrule: True

@@ -20,7 +20,8 @@ import torch
 
 from eisnn.calibration import InitialNetwork, calibrate_sigma
 from eisnn.data import load_spikes
-from eisnn.train import PackTrainer, RunSpec, TrainOptions
+from eisnn.params import CalibrationSettings, RunSpec, TrainOptions
+from eisnn.train import PackTrainer
 from fmnist_accuracy import encoded_fashion_mnist
 
 RATIOS = (0.5, 0.8, 1.0, None)
@@ -39,6 +40,7 @@ def main() -> None:
     train_path, test_path = encoded_fashion_mnist(args.data_dir, args.out / "data")
     train, test = load_spikes(train_path), load_spikes(test_path)
     options = TrainOptions(progress=False, threads=1)
+    settings = CalibrationSettings(n_samples=args.n_samples)
     print(f"Fashion-MNIST {train.n_samples} train / {test.n_samples} test, 784-100-10, calibration on "
           f"{args.n_samples} training samples, tolerance 5 %, seed {args.seed}, 1 thread")
     print(f"{'ratio':>7} {'target Hz':>9} {'sigma_init':>11} {'train-subset Hz':>15} {'test Hz':>8} "
@@ -47,9 +49,9 @@ def main() -> None:
     for ratio in RATIOS:
         for target in TARGETS_HZ:
             started = time.perf_counter()
-            result = calibrate_sigma(target, ratio, args.seed, train, None, options, n_samples=args.n_samples)
+            result = calibrate_sigma(target, ratio, args.seed, train, options, settings)
             seconds.append(time.perf_counter() - started)
-            test_rate = InitialNetwork(ratio, args.seed, test, None, options, n_samples=None).rate_hz(result.sigma_init)
+            test_rate = InitialNetwork(ratio, args.seed, test, options, n_samples=None).rate_hz(result.sigma_init)
             print(f"{str(ratio):>7} {target:9g} {result.sigma_init:11.5g} {result.rate_hz:15.4g} {test_rate:8.4g} "
                   f"{result.iterations:5d} {seconds[-1]:7.2f}")
 

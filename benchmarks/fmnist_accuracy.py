@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from eisnn.data import encode_fashion_mnist, load_spikes, save_spikes
-from eisnn.model import ModelConfig, load_snapshot, iter_activity, reference_weight_scale
+from eisnn.model import iter_activity
+from eisnn.params import ModelConfig, reference_weight_scale
+from eisnn.snapshot import Snapshot
 from eisnn.train import RunSpec, TrainOptions, train_pack
 
 RUNS = {
@@ -47,7 +49,7 @@ def encoded_fashion_mnist(data_dir: Path, out_dir: Path) -> tuple[Path, Path]:
 
 
 def initial_rate_hz(run_dir: Path, test) -> float:
-    snapshot = load_snapshot(run_dir / "weights_epoch-0.npz")
+    snapshot = Snapshot.load(run_dir / "weights_epoch-0.npz")
     spikes = sum(hidden.sum() for _, hidden, _ in iter_activity(snapshot, test, batch_size=2000))
     return spikes / (test.n_samples * snapshot.w_in.shape[1] * test.n_steps * 1e-3)
 

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from eisnn.data import encode_fashion_mnist, make_synthetic
-from eisnn.model import ModelConfig, forward_backward, init_weights, make_input_batch, readout_kernel, reference_weight_scale
+from eisnn.initial import init_weights
+from eisnn.model import forward_backward, make_input_batch
+from eisnn.params import ModelConfig, reference_weight_scale
 
 
 def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -54,11 +56,10 @@ def main() -> int:
     worst = 0.0
     for i in range(args.batches):
         indices = np.stack([np.arange(i * 256, (i + 1) * 256)] * args.networks)
-        cpu = forward_backward(w_in, w_out, make_input_batch(dataset, indices), config, readout_kernel(100, config))
+        cpu = forward_backward(w_in, w_out, make_input_batch(dataset, indices), config)
         started = time.perf_counter()
         gpu = forward_backward(
-            w_in.to(cuda), w_out.to(cuda), make_input_batch(dataset, indices, cuda), config,
-            readout_kernel(100, config, device=cuda),
+            w_in.to(cuda), w_out.to(cuda), make_input_batch(dataset, indices, cuda), config
         )
         torch.cuda.synchronize()
         seconds = time.perf_counter() - started

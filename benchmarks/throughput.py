@@ -50,7 +50,8 @@ def make_input(shape: dict, n_samples: int, shd: bool, data_dir: Path | None):
 
 
 def initial_weights(shape: dict, seed: int = 0):
-    from eisnn.model import ModelConfig, init_weights, reference_weight_scale
+    from eisnn.initial import init_weights
+    from eisnn.params import ModelConfig, reference_weight_scale
 
     generator = torch.Generator().manual_seed(seed)
     sigma_out = reference_weight_scale(shape["n_hidden"], ModelConfig())
@@ -58,7 +59,8 @@ def initial_weights(shape: dict, seed: int = 0):
 
 
 def bench_eisnn(dataset, shape, n_batches):
-    from eisnn.model import ModelConfig, dale_bound_, forward_backward, make_input_batch, readout_kernel
+    from eisnn.model import dale_bound_, forward_backward, make_input_batch
+    from eisnn.params import ModelConfig
     from eisnn.train import Adam
 
     config = ModelConfig()
@@ -67,11 +69,10 @@ def bench_eisnn(dataset, shape, n_batches):
     out_sign = torch.where(torch.as_tensor(excitatory), 1.0, -1.0).view(1, -1, 1)
     constrained = torch.ones(1, 1, 1, dtype=torch.bool)
     optimizer = Adam([w_in, w_out], 2e-4, (0.9, 0.999), 1e-8)
-    kernel = readout_kernel(shape["n_steps"], config)
 
     def step(indices):
         batch = make_input_batch(dataset, indices[None])
-        result = forward_backward(w_in, w_out, batch, config, kernel)
+        result = forward_backward(w_in, w_out, batch, config)
         optimizer.step([result.grad_w_in, result.grad_w_out])
         dale_bound_(w_in, w_out, out_sign, constrained)
         return result.loss.item()
@@ -81,7 +82,7 @@ def bench_eisnn(dataset, shape, n_batches):
 
 def bench_loop(dataset, shape, n_batches):
     """The straightforward implementation: dense input, per-step autograd loop, torch.optim.Adam."""
-    from eisnn.model import ModelConfig
+    from eisnn.params import ModelConfig
 
     config = ModelConfig()
     w_in0, w_out0, excitatory = initial_weights(shape)

@@ -118,7 +118,7 @@ def test_target_rate_config_mistakes_name_the_key(change, expected):
 
 
 def test_full_paper_run_counts():
-    """Counted from SPEC §3 by hand: 5 ratios × 18 σ × 8 seeds + 8 baseline runs; 8 × 10 × 16."""
+    """Counted from the paper's grids by hand: 5 ratios × 18 σ × 8 seeds + 8 baseline runs; 8 × 10 × 16."""
     cfg = ec.build(merged(), SCHEMA)
     sigma_runs = 5 * 18 * 8 + 8
     assert len(cfg.experiments["fmnist_sigma"].runs()) == sigma_runs == 728
@@ -153,7 +153,7 @@ def test_unconstrained_runs_include_the_reference_scale():
 
 
 def test_reference_sigma_matches_the_model():
-    from eisnn.model import ModelConfig, reference_weight_scale
+    from eisnn.params import ModelConfig, reference_weight_scale
 
     for n_in in (784, 700, 100):
         exact = reference_weight_scale(n_in, ModelConfig())
@@ -172,7 +172,7 @@ def test_training_options_merge_defaults_overrides_and_epochs():
 
 
 def test_train_options_are_accepted_by_the_training_library():
-    from eisnn.train import TrainOptions
+    from eisnn.params import TrainOptions
 
     cfg = ec.build(merged(), SCHEMA)
     for experiment in cfg.experiments.values():

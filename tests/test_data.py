@@ -164,7 +164,7 @@ def test_download_fmnist_from_file_url_and_skip_present(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a file with the official md5 must not be fetched again")
 
-    monkeypatch.setattr(data, "download_file", refuse)
+    monkeypatch.setattr(data.download, "download_file", refuse)  # where the fetch looks it up
     data.download_fashion_mnist(tmp_path, base_url=FMNIST_DIR.as_uri())
 
 
@@ -356,6 +356,43 @@ def test_load_spikes_refuses_truncated_and_incomplete_files(tmp_path, synthetic)
         data.load_spikes(tmp_path / "missing.h5")
 
 
+@pytest.mark.parametrize(
+    "n_samples, n_events, seed", [(0, 0, 0), (1, 0, 1), (7, 0, 2), (50, 300, 3), (400, 60, 4)]
+)
+def test_csr_helpers_match_an_independent_count(n_samples, n_events, seed):
+    from eisnn.data.spikes import csr_gather, csr_offsets
+
+    rng = np.random.default_rng(seed)
+    # Sorted ids with empty samples (most of them when n_events < n_samples), first and last
+    # samples often empty too.
+    sample = np.sort(rng.integers(0, n_samples, size=n_events)) if n_samples else np.zeros(0, np.int64)
+    offsets = csr_offsets(sample, n_samples)
+    expected = np.concatenate([[0], np.cumsum(np.bincount(sample, minlength=n_samples))]).astype(np.int64)
+    assert offsets.dtype == np.int64 and np.array_equal(offsets, expected)
+    for i in range(n_samples):
+        assert np.all(sample[offsets[i] : offsets[i + 1]] == i)
+    indices = rng.integers(0, n_samples, size=2 * n_samples) if n_samples else np.zeros(0, np.int64)
+    batch_pos, source = csr_gather(offsets, indices)
+    brute = [(pos, k) for pos, i in enumerate(indices) for k in np.flatnonzero(sample == i)]
+    assert list(zip(batch_pos.tolist(), source.tolist())) == brute
+    assert batch_pos.dtype == source.dtype == np.int64
+
+
+def test_save_spikes_is_byte_identical_for_the_same_dataset(tmp_path, synthetic):
+    synthetic.attrs.update(note="x", flags=[1, 2, 3], empty=None, path=Path("/some/where"))
+    first = data.save_spikes(tmp_path / "a" / "train.h5", synthetic)
+    second = data.save_spikes(tmp_path / "b" / "other.h5", synthetic)
+    assert first.read_bytes() == second.read_bytes()
+    # Equal content built another way gives the same bytes too.
+    again = data.save_spikes(tmp_path / "c" / "train.h5", synthetic.subset(slice(None)))
+    assert again.read_bytes() == first.read_bytes()
+    empty = data.SpikeDataset([], [], [], [0, 1], n_steps=5, n_units=3, n_classes=2)
+    assert (
+        data.save_spikes(tmp_path / "e1.h5", empty).read_bytes()
+        == data.save_spikes(tmp_path / "e2.h5", empty).read_bytes()
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # IDX parsing and refusal of corrupt Fashion-MNIST files
 # ---------------------------------------------------------------------------------------------
@@ -456,6 +493,22 @@ def test_download_shd_with_supplied_checksums(tmp_path):
     with pytest.raises(DatasetError, match="does not match"):
         data.download_shd(tmp_path / "other", base_url=mirror.as_uri(), splits=["test"])
     assert no_leftovers(tmp_path / "other") == []
+
+
+def test_download_shd_keeps_files_that_already_match(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    write_shd(mirror / "shd_test.h5.gz", [[0.1]], [[3]], [1], compress=True)
+    sums = {"shd_test.h5.gz": md5(mirror / "shd_test.h5.gz")}
+    mirrors = [(tmp_path / "nowhere").as_uri(), mirror.as_uri()]  # the first one fails
+    data.download_shd(tmp_path / "dest", base_url=mirrors, splits=["test"], md5s=sums)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a file with the expected md5 must not be fetched again")
+
+    monkeypatch.setattr(data.download, "download_file", refuse)
+    paths = data.download_shd(tmp_path / "dest", base_url=mirror.as_uri(), splits=["test"], md5s=sums)
+    assert [p.name for p in paths] == ["shd_test.h5.gz"] and md5(paths[0]) == sums["shd_test.h5.gz"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -660,3 +713,21 @@ def test_encode_dataset_refusals_leave_no_output(tmp_path):
     assert no_leftovers(out) == []
     with pytest.raises(TypeError, match="tau_eff"):
         data.encode_dataset("shd", raw, out / "train.h5", out / "test.h5", tau_eff=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# the package
+# ---------------------------------------------------------------------------------------------
+
+
+def test_public_api_and_light_imports():
+    import subprocess
+    import sys
+
+    assert all(hasattr(data, name) for name in data.__all__)
+    code = (
+        "import sys, eisnn.data; "
+        "print(sorted(m for m in ('torch', 'numba') if any(k.split('.')[0] == m for k in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

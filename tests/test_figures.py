@@ -18,7 +18,10 @@ from matplotlib.image import imread
 
 from eisnn.figures import fig1, fig2, fig3, fig4, fig5, style, supplementary, tables
 from eisnn.figures.inputs import read_histories, read_per_run_files, read_run_metrics, read_run_table
-from eisnn.metrics import SnapshotWeights, weight_histograms
+from eisnn.layout import ratio_label
+from eisnn.metrics import weight_histograms
+from eisnn.readout import predict
+from eisnn.snapshot import Snapshot
 from eisnn.stats import collect_run_table, write_stats
 
 SIGMA_RATIOS = (0.5, 0.8, 1.0, None)
@@ -33,7 +36,7 @@ BASELINE_SIGMA = 0.0238
 
 
 def initial_rate(sigma: float, seed: int) -> float:
-    """Silent at the smallest σ, then a steep rise, as measured on Fashion-MNIST (SPEC §3)."""
+    """Silent at the smallest σ, then a steep rise, as measured on Fashion-MNIST (paper Fig 1c)."""
     if sigma <= 3e-4:
         return 0.0
     return float(min(160.0, 1.3 * (sigma / 1e-3) ** 1.4 * (1 + 0.15 * seed)))
@@ -112,7 +115,7 @@ def write_sigma_run(root: Path, ratio, sigma, seed, rng, *, diverged=False, nois
         sign = np.where(excitatory, 1.0, -1.0)[:, None] if constrained else rng.choice([-1, 1], (N_HIDDEN, 1))
         w_out = (sign * np.abs(rng.normal(0, 0.07, (N_HIDDEN, N_CLASSES)))).astype(np.float32)
         w_out[rng.random(w_out.shape) < 0.2 * (epoch > 0)] = 0.0
-        weights.append(SnapshotWeights(epoch, w_in, w_out, excitatory, constrained))
+        weights.append(Snapshot(w_in, w_out, excitatory, constrained, epoch))
     pd.DataFrame(summary).to_csv(run / "metrics" / "summary.csv", index=False)
     pd.DataFrame(act_class).to_csv(run / "metrics" / "activity_class.csv", index=False)
     pd.DataFrame(act_pop).to_csv(run / "metrics" / "activity_population.csv", index=False)
@@ -205,8 +208,8 @@ def test_style_colours_are_consistent():
     assert style.ratio_color(None) == style.ratio_color(float("nan")) == style.UNCONSTRAINED_COLOR
     colors = [style.ratio_color(r) for r in (0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0)]
     assert len(set(colors)) == len(colors)
-    assert style.ratio_text(0.95) == "95:5" and style.ratio_text(np.nan) == "unconstrained"
-    assert [style.ratio_text(r) for r in style.ordered_ratios([1.0, np.nan, 0.5, 0.5])] == ["50:50", "100:0", "unconstrained"]
+    assert ratio_label(0.95) == "95:5" and ratio_label(np.nan) == "unconstrained"
+    assert [ratio_label(r) for r in style.ordered_ratios([1.0, np.nan, 0.5, 0.5])] == ["50:50", "100:0", "unconstrained"]
 
 
 def test_save_figure_is_atomic_and_reproducible(tmp_path):
@@ -245,17 +248,61 @@ def test_fig1b_sample_activity(tmp_path):
     assert (data["layer"] == "hidden").sum() == loaded["hidden"].sum()
     assert set(data.loc[data["layer"] == "hidden", "population"]) == {"E", "I"}
     assert (data["layer"] == "readout").sum() == (N_STEPS + 1) * N_CLASSES
-    assert data["predicted"].iloc[0] == int(loaded["output"].max(axis=0).argmax())
+    assert loaded["readout"] == "max"  # no run.json beside the probe: the default readout
+    assert data["predicted"].iloc[0] == loaded["predicted"] == int(loaded["output"].max(axis=0).argmax())
     with pytest.raises(ValueError):
         fig1.read_probe(probe, epoch=5)
 
 
+def write_disagreeing_probe(path: Path, n_probe=4, n_out=N_CLASSES):
+    """A probe whose readout traces pick class (label + 1) by max-over-time but the label per step."""
+    write_probe(path, n_probe=n_probe, n_out=n_out)
+    with h5py.File(path, "r+") as h:
+        labels = h["labels"][:]
+        out = np.zeros((n_probe, N_STEPS + 1, n_out), dtype=np.float32)
+        for s, label in enumerate(labels):
+            out[s, 1:, label] = 1.0
+            out[s, 4, (label + 1) % n_out] = 3.0
+        h[f"epoch-{EPOCHS}/output"][...] = out
+    return labels
+
+
+@pytest.mark.parametrize("readout", ["per_step", "max", None])
+def test_fig1b_predicted_class_follows_the_run_readout(tmp_path, readout):
+    labels = write_disagreeing_probe(tmp_path / "probe.h5")
+    params = {"ratio": 0.8} if readout is None else {"ratio": 0.8, "readout": readout}
+    (tmp_path / "run.json").write_text(json.dumps({"status": "completed", "params": params}))
+    paths = fig1.build_fig1b(tmp_path / "probe.h5", tmp_path / "fig1b", sample=1)
+    data = pd.read_csv(paths["data"])
+    expected = labels[1] if readout == "per_step" else (labels[1] + 1) % N_CLASSES  # run.json without readout: max
+    assert set(data["predicted"]) == {expected}
+    probe = fig1.read_probe(tmp_path / "probe.h5", sample=1)
+    assert probe["predicted"] == expected == predict(probe["output"], readout or "max")
+    # An explicit readout overrides run.json.
+    assert fig1.read_probe(tmp_path / "probe.h5", sample=1, readout="per_step")["predicted"] == labels[1]
+
+
 def test_pick_sample_run():
     from eisnn.config import Run
+    from eisnn.figures import selection
 
     runs = [Run("e", r, s, 0.0, k) for r in (0.5, 0.8, None) for s in (3e-4, 1.2e-3, 0.03) for k in (1, 0)]
-    chosen = fig1.pick_sample_run(runs)
+    chosen = selection.pick_sample_run(runs)
     assert (chosen.ratio, chosen.sigma_init, chosen.seed) == (0.8, 1.2e-3, 0)
+
+
+def test_dag_time_modules_import_neither_matplotlib_nor_torch():
+    """The workflow imports these while building the DAG (and finds figure modules by spec)."""
+    import subprocess
+    import sys
+
+    code = ("import importlib.util, sys; import eisnn.paper, eisnn.figures.selection; "
+            "importlib.util.find_spec('eisnn.figures.style'); "
+            "heavy = sorted({'matplotlib', 'torch', 'pandas', 'h5py'} & set(sys.modules)); "
+            "assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
 
 
 def test_fig1c_holds_every_run_once(sigma_experiment, tmp_path):

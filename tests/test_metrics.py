@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-import sys
 import types
 
 import numpy as np
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from eisnn import metrics
+from eisnn.layout import METRIC_FILES, RunFiles
 from eisnn.metrics import (
-    SnapshotWeights,
     compute_run_metrics,
     firing_rate_hz,
     isi_histogram,
@@ -24,6 +24,9 @@ from eisnn.metrics import (
     weight_histograms,
     write_run_metrics,
 )
+from eisnn.params import ModelConfig
+from eisnn.readout import predict
+from eisnn.snapshot import Snapshot
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def make_snapshot(epoch, excitatory, constrained=True, seed=0, n_in=6, n_out=3):
     if not constrained:
         w_in = rng.normal(size=(n_in, h)).astype(np.float32)
         w_out = rng.normal(size=(h, n_out)).astype(np.float32)
-    return SnapshotWeights(epoch, w_in, w_out, excitatory, constrained)
+    return Snapshot(w_in, w_out, excitatory, constrained, epoch)
 
 
 def test_weight_histograms_shared_bins_and_populations():
@@ -215,14 +218,7 @@ N_STEPS, N_CLASSES = 12, 3
 
 
 def write_npz(run_dir, snap):
-    np.savez(
-        run_dir / f"weights_epoch-{snap.epoch}.npz",
-        w_in=snap.w_in,
-        w_out=snap.w_out,
-        excitatory=snap.excitatory,
-        constrained=np.bool_(snap.constrained),
-        epoch=np.int64(snap.epoch),
-    )
+    snap.save(RunFiles(run_dir).snapshot(snap.epoch))
 
 
 def known_activity(epoch, n_samples, n_hidden, labels):
@@ -236,23 +232,27 @@ def known_activity(epoch, n_samples, n_hidden, labels):
     return hidden, output
 
 
-@pytest.fixture
-def fake_model(monkeypatch):
-    """Install a stand-in eisnn.model whose iter_activity replays known_activity."""
-    module = types.ModuleType("eisnn.model")
-    module.ModelConfig = lambda: "config"
-    module.load_snapshot = lambda path: metrics.load_snapshot_weights(path)
+def install_fake_model(monkeypatch, activity=None):
+    """Replace the simulation of eisnn.metrics by a stand-in iter_activity that replays ``activity``
+    (default known_activity)."""
+    activity = activity or known_activity
+    module = types.SimpleNamespace()
 
     def iter_activity(snapshot, dataset, batch_size, config):
-        assert config == "config"
-        hidden, output = known_activity(snapshot.epoch, dataset.n_samples, snapshot.w_in.shape[1], dataset.labels)
+        assert isinstance(snapshot, Snapshot) and isinstance(config, ModelConfig)
+        hidden, output = activity(snapshot.epoch, dataset.n_samples, snapshot.w_in.shape[1], dataset.labels)
         for start in range(0, dataset.n_samples, batch_size):
             idx = np.arange(start, min(start + batch_size, dataset.n_samples))
             yield idx, hidden[idx], output[idx]
 
     module.iter_activity = iter_activity
-    monkeypatch.setitem(sys.modules, "eisnn.model", module)
+    monkeypatch.setattr(metrics, "iter_activity", iter_activity)
     return module
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    return install_fake_model(monkeypatch)
 
 
 def make_run(tmp_path, excitatory, constrained=True, epochs=(0, 2)):
@@ -322,7 +322,7 @@ def test_compute_run_metrics_known_raster(tmp_path, fake_model):
 
     # Round trip through the CSV files.
     written = write_run_metrics(run_dir, tables)
-    assert {p.name for p in written.values()} == set(metrics.METRIC_FILES.values())
+    assert {p.name for p in written.values()} == set(METRIC_FILES.values())
     back = read_run_metrics(run_dir)
     pd.testing.assert_frame_equal(back["van_rossum"], tables["van_rossum"])
     pd.testing.assert_frame_equal(back["activity_class"], tables["activity_class"])
@@ -373,7 +373,155 @@ def test_non_finite_snapshot_is_reported_not_simulated(tmp_path, fake_model):
     assert set(tables["van_rossum"]["epoch"]) == {0}
 
 
-def test_compute_run_metrics_with_real_model(tmp_path):
+# --------------------------------------------------------------------------------------------
+# The readout decides the predictions
+# --------------------------------------------------------------------------------------------
+
+
+def disagreeing_activity(epoch, n_samples, n_hidden, labels):
+    """Readout traces whose max-over-time and per-step predictions differ in every sample.
+
+    Class ``label`` integrates 1.0 at every step (sum T, peak 1), class ``label + 1`` peaks
+    once at 5.0 (sum 5 < T): "per_step" is always right, "max" always wrong.
+    """
+    hidden, _ = known_activity(epoch, n_samples, n_hidden, labels)
+    output = np.zeros((n_samples, N_STEPS + 1, N_CLASSES), dtype=np.float32)
+    for s, lab in enumerate(labels):
+        output[s, 1:, lab] = 1.0
+        output[s, 3, (lab + 1) % N_CLASSES] = 5.0
+    assert (predict(output, "per_step", time_axis=1) == labels).all()
+    assert (predict(output, "max", time_axis=1) != labels).all()
+    return hidden, output
+
+
+@pytest.mark.parametrize("readout,expected", [("per_step", 1.0), ("max", 0.0)])
+def test_accuracy_follows_the_readout(tmp_path, monkeypatch, readout, expected):
+    install_fake_model(monkeypatch, disagreeing_activity)
+    run_dir, data = make_run(tmp_path, np.array([True, False, True]), epochs=(0, 2))
+    tables = compute_run_metrics(run_dir, data, batch_size=4, model_config=ModelConfig(readout=readout))
+    assert (tables["summary"]["accuracy"] == expected).all()
+    assert (tables["activity_class"]["accuracy"] == expected).all()
+
+
+def test_default_readout_is_max(tmp_path, monkeypatch):
+    install_fake_model(monkeypatch, disagreeing_activity)
+    run_dir, data = make_run(tmp_path, np.array([True, False, True]), epochs=(0,))
+    assert (compute_run_metrics(run_dir, data, batch_size=4)["summary"]["accuracy"] == 0.0).all()
+
+
+# --------------------------------------------------------------------------------------------
+# The files are pinned: the refactor into one builder per table changed no byte
+# --------------------------------------------------------------------------------------------
+
+PINNED_RUNS = {"ei": ([1, 0, 1, 1, 0], True), "full": ([1, 1, 1, 1], True), "free": ([1, 1, 1, 1], False)}
+PINNED_OPTIONS = {
+    "default": dict(batch_size=4),
+    "subset": dict(batch_size=3, max_samples=4, vr_seed=7, tau_ms=2.0, dt_ms=2.0, n_weight_bins=9),
+}
+PINNED_DIGESTS = {
+    # sha256 of the CSV files as the implementation before the refactor (one function for all
+    # tables) wrote them; van_rossum.csv is rounded to 12 decimals first, so that rounding
+    # differences of another BLAS cannot break the pin.
+    "ei-default": {
+        "summary": "d3aa8303d48f02f52541dba7232edc72fd449c280b7d41bea6173cb83b4327b7",
+        "activity_class": "1e17da7cbec09656f0b9350c17856187c738d58ba80c36dfaea16302e45c3c23",
+        "activity_population": "2b4ee3b7b0c4d00ecfc811353a055c0a8aba8bfd64c098f2f5fef83c1278b11d",
+        "spikes_per_step": "a19d961cd24d4199c1e00339cb7c1cffffa0081e5bd31fc98578d4e66b77cfbd",
+        "van_rossum": "b576b5883f75a4a9eba016a5cd773173e9349b8687fe952659ed8d52fc5456fc",
+        "isi": "a8c6d12a3ce12ffe0861a4e1e9a663e11a81341223983dcba39c1fc689fb342d",
+        "weights_hist": "7436d4b61892f1afe044dfb562a81dcafb6e633b166358d0c951e0617a79f847",
+    },
+    "ei-subset": {
+        "summary": "03fe0006a466b3522fa0698e1aac4e2cb46825bddb031e2ceec72935dc1c6041",
+        "activity_class": "1e17da7cbec09656f0b9350c17856187c738d58ba80c36dfaea16302e45c3c23",
+        "activity_population": "5ab4afe31b4f9c9ee3ba0457062d66f658f8b559a1bbfeb4ec1682e7159692cc",
+        "spikes_per_step": "93e0cbe78f96654a460fbb68b2b2f095fc9d6f34dfb60562e577c29e428c2dde",
+        "van_rossum": "d9311c1b28bffc3e46a3c6370643f99790f8730baa39926ff2c25cd9403053b3",
+        "isi": "a24d72555bfc02e2a1c18e95c700cf07eaba4a55fd4070005a6ff8641045198e",
+        "weights_hist": "842d0cfbcd20290c4f05abcdc53dc35a4bbec4cbebad6fa9b88e749f85574eb4",
+    },
+    "full-default": {
+        "summary": "e041d49c78d165294da3b7b3e325900624c6635d578047c53dcac851c99143f5",
+        "activity_class": "d36b2d5c18a4f6074a34366ac0d7640aa79f130ec8fa71edaef2fb9f7d0bc6cb",
+        "activity_population": "7154b2c84f0d7c4aafa9f9485b5956204828a69c924063be4148b6e576b8ea19",
+        "spikes_per_step": "b44087173882d8c9cfe939d7926fcf669a5644e625fe07e679847812f8041a06",
+        "van_rossum": "143882a205557d5a12d7f8e7f2627be09b34ef3025f56e9f9011c55c7183443b",
+        "isi": "f8ad59a640ad9d23d4af76b673e0fec19d076495be97eed4b432682734abc968",
+        "weights_hist": "c18e31c5be4d31f36f651304a403b5fd6cc3e44da377805b1746f71e0b662ba8",
+    },
+    "full-subset": {
+        "summary": "4ae3513ca1e11060d0ae4c571a3e1057a65a36e6c5867c12e69b6f557d9ff16d",
+        "activity_class": "d36b2d5c18a4f6074a34366ac0d7640aa79f130ec8fa71edaef2fb9f7d0bc6cb",
+        "activity_population": "9565b5461e44ed70b12b92cd68ad4d1db2ed8a7fdc3881b7a7efffb624d2a175",
+        "spikes_per_step": "d8e65ae632fa12e7ca9881ef36f42a731aac5f379873f9317b9b7c7f75a12160",
+        "van_rossum": "fbdbf45c0844445592e7671ca1a9b46183195ec3fed140a103063942aa6262dd",
+        "isi": "012fa721bf70369de7aa695df25b877b798aff4f08bb868f887fd99ef482c46e",
+        "weights_hist": "11dcc8170587678d5713dceb15fc6c0f2a8be7f6882ea4481186d38f8f188f56",
+    },
+    "free-default": {
+        "summary": "588667395e43fbb354e3522a29c067ef62c113f6da23a00c05844f36211d6ac1",
+        "activity_class": "d5d745b72039ecae44ea60b4bc5e60ecf3c67310a3106568a7e615e0dd6c6bfe",
+        "activity_population": "15ad9105bb95f68df53f4f25fc2ff2912d80f14eb478d5c407d69e04afeb41ee",
+        "spikes_per_step": "5620ebd14042883e81c48b0030f0fc269e9862fb38075d1e59e41b710014819e",
+        "van_rossum": "24e98f80e76942c4fbcc76a13fa5e0b78271865ba13a611c2af71d69e928518a",
+        "isi": "58d9ebadeb206f86f52abc52020531f7d84c8a626ea8e2de2d5b4aa95e81e415",
+        "weights_hist": "a56a85382edc76bb2c5d116bb991ffa1002267a4c0ec13dd6e7ee73afa8f2685",
+    },
+    "free-subset": {
+        "summary": "2990c6455788a1c0662314cd5d98f586f3068465511b04b4173d0f18516ee3df",
+        "activity_class": "d5d745b72039ecae44ea60b4bc5e60ecf3c67310a3106568a7e615e0dd6c6bfe",
+        "activity_population": "7ade394981d09b22c893563565473f3c15c4ed58a7b26bc099b2c8fc84f95c7c",
+        "spikes_per_step": "3413872ae7d418d5110e46a29202cfa18bed0aa5dcad5bfe5c580070a478ddef",
+        "van_rossum": "ffffd3afbcbea0976071ddf5e8a40edca2e62be9d1a125022c1d0c7ffb285eb6",
+        "isi": "af7a17375d497bf236b8e6bddac818f053ae35a3e2c8ed26fab0066e6efac029",
+        "weights_hist": "182a4caeec835bdcc8398337e1d20b46fc2eba9a1e6c897d9c0cd8a5cca2b2a6",
+    },
+}
+
+
+def pinned_snapshot(epoch, excitatory, constrained, nan=False):
+    rng = np.random.default_rng(epoch)
+    exc = np.asarray(excitatory, bool)
+    w_in = np.abs(rng.normal(size=(6, exc.size))).astype(np.float32)
+    w_out = (np.abs(rng.normal(size=(exc.size, N_CLASSES))) * np.where(exc, 1.0, -1.0)[:, None]).astype(np.float32)
+    if not constrained:
+        w_in = rng.normal(size=w_in.shape).astype(np.float32)
+        w_out = rng.normal(size=w_out.shape).astype(np.float32)
+    if nan:
+        w_out[0, 0] = np.nan
+    return Snapshot(w_in, w_out, exc, constrained, epoch)
+
+
+def pinned_digests(root) -> dict[str, dict[str, str]]:
+    """Metric files of three runs (E/I, 100:0, unconstrained; a non-finite snapshot each) × two option sets."""
+    data = types.SimpleNamespace(labels=np.array([0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 2]), n_steps=N_STEPS,
+                                 n_classes=N_CLASSES, n_samples=11)
+    digests = {}
+    for name, (exc, constrained) in PINNED_RUNS.items():
+        run_dir = root / name
+        run_dir.mkdir()
+        for epoch in (0, 2, 4):
+            write_npz(run_dir, pinned_snapshot(epoch, exc, constrained, nan=epoch == 4))
+        for option, kwargs in PINNED_OPTIONS.items():
+            tables = compute_run_metrics(run_dir, data, **kwargs)
+            tables["van_rossum"] = tables["van_rossum"].round(12)
+            files = write_run_metrics(root / f"{name}-{option}", tables)
+            digests[f"{name}-{option}"] = {table: hashlib.sha256(path.read_bytes()).hexdigest()
+                                          for table, path in files.items()}
+    return digests
+
+
+def test_metric_files_are_pinned(tmp_path, fake_model):
+    assert pinned_digests(tmp_path) == PINNED_DIGESTS
+
+
+# --------------------------------------------------------------------------------------------
+# With the real model
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("readout", ["max", "per_step"])
+def test_compute_run_metrics_with_real_model(tmp_path, readout):
     """Contract check with eisnn.model: the tables agree with a direct iter_activity pass."""
     model = pytest.importorskip("eisnn.model")
     data_mod = pytest.importorskip("eisnn.data")
@@ -385,12 +533,12 @@ def test_compute_run_metrics_with_real_model(tmp_path):
     for epoch in (0, 1):
         w_in = np.abs(rng.normal(0, 0.3, size=(30, 10))).astype(np.float32)
         w_out = (np.abs(rng.normal(0, 0.1, size=(10, 4))) * np.where(exc, 1, -1)[:, None]).astype(np.float32)
-        write_npz(run_dir, SnapshotWeights(epoch, w_in, w_out, exc, True))
-    config = model.ModelConfig()
+        write_npz(run_dir, Snapshot(w_in, w_out, exc, True, epoch))
+    config = ModelConfig(readout=readout)
     tables = compute_run_metrics(run_dir, dataset, batch_size=16, model_config=config)
     summary = tables["summary"].set_index("epoch")
     for epoch in (0, 1):
-        snap = model.load_snapshot(run_dir / f"weights_epoch-{epoch}.npz")
+        snap = Snapshot.load(RunFiles(run_dir).snapshot(epoch))
         hidden, output, idx = [], [], []
         for i, h, o in model.iter_activity(snap, dataset, 40, config):
             idx.append(i)
@@ -400,8 +548,66 @@ def test_compute_run_metrics_with_real_model(tmp_path):
         labels = np.asarray(dataset.labels)[np.concatenate(idx)]
         assert hidden.any(), "test weights should make the hidden layer spike"
         assert summary.loc[epoch, "hidden_firing_rate_hz"] == pytest.approx(firing_rate_hz(hidden))
-        accuracy = (output.max(axis=1).argmax(axis=1) == labels).mean()
-        assert summary.loc[epoch, "accuracy"] == pytest.approx(accuracy)
+        correct = predict(output, readout, time_axis=1) == labels
+        assert summary.loc[epoch, "accuracy"] == correct.mean()
+        per_class = tables["activity_class"].query("epoch == @epoch").set_index("class")["accuracy"]
+        for c, value in per_class.items():
+            assert value == correct[labels == c].mean()
         vr = tables["van_rossum"].query("epoch == @epoch").set_index("category")["distance"]
         expected = population_distance_means(van_rossum_all_pairs(hidden), exc)
         assert vr.to_dict() == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# End to end: a per-step run's history, metrics and figures report the same accuracy
+# --------------------------------------------------------------------------------------------
+
+
+def test_per_step_run_history_metrics_and_figures_agree(tmp_path):
+    """history.csv, metrics/*.csv, Fig 3's table and Fig 1b all decide by the run's readout."""
+    import json
+
+    from eisnn.data import make_synthetic_splits
+    from eisnn.figures import fig1, fig3
+    from eisnn.params import RunSpec, TrainOptions
+    from eisnn.stats import collect_run_table
+    from eisnn.train import train_pack
+
+    train, test = make_synthetic_splits(160, 64, seed=5, n_units=40, n_steps=30, n_classes=4)
+    options = TrainOptions.from_dict({"epochs": 2, "batch_size": 32, "n_hidden": 24, "learning_rate": 5e-3,
+                                      "snapshot_epochs": (0, 2), "progress": False, "readout": "per_step"})
+    run = RunSpec(tmp_path / "run", ratio=0.75, sigma_init=0.1, noise_frac=0.0, seed=0, experiment="test")
+    train_pack([run], train, test, options)
+    files = RunFiles(run.run_dir)
+    assert json.loads(files.run_json.read_text())["params"]["readout"] == "per_step"
+    history = pd.read_csv(files.history)
+
+    tables = compute_run_metrics(run.run_dir, test, batch_size=25, model_config=options.model)
+    write_run_metrics(run.run_dir, tables)
+    summary = tables["summary"].set_index("epoch")
+    last = history["epoch"].max()
+    assert summary.loc[last, "accuracy"] == history.loc[history["epoch"] == last, "test_acc"].item()
+    # With the max readout the metrics would differ from the history (else this test proves nothing).
+    by_max = compute_run_metrics(run.run_dir, test, batch_size=25, model_config=ModelConfig(readout="max"))
+    assert not by_max["summary"]["accuracy"].equals(tables["summary"]["accuracy"])
+    per_class = tables["activity_class"].query("epoch == @last")
+
+    # Fig 3 plots metrics' per-class accuracy: weighted by class size it is the history's test_acc.
+    run_table = collect_run_table([run.run_dir], "synthetic")
+    data = fig3.class_activity_table(run_table, read_run_metrics(run.run_dir)["activity_class"].assign(
+        run_dir=str(run.run_dir)))
+    final = data[data["column"] == "final"].merge(per_class[["class", "n_images"]], on="class")
+    correct = np.rint(final["accuracy_pct"] / 100 * final["n_images"]).sum()
+    assert correct / final["n_images"].sum() == history["test_acc"].iloc[-1]
+
+    # Fig 1b's chosen class is the per-step decision of the final network on that sample.
+    model = pytest.importorskip("eisnn.model")
+    snapshot = Snapshot.load(files.snapshot(last))
+    _, _, output = next(model.iter_activity(snapshot, test, 16, options.model, indices=np.arange(16)))
+    expected = predict(output, "per_step", time_axis=1)
+    for sample in range(16):
+        probe = fig1.read_probe(files.probe, sample=sample)
+        assert probe["readout"] == "per_step"
+        assert probe["predicted"] == expected[sample] == predict(probe["output"], "per_step")
+    figure_data = pd.read_csv(fig1.build_fig1b(files.probe, tmp_path / "fig1b", sample=3)["data"])
+    assert set(figure_data["predicted"]) == {expected[3]}

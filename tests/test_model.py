@@ -1,22 +1,18 @@
 """The network's equations, gradients and Dale bound against independent computations."""
 
+import inspect
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from eisnn import surrogates
+from eisnn.backends import Backend, backend_for, torch_ops
 from eisnn.data import SpikeDataset, make_synthetic
-from eisnn.model import (
-    ModelConfig,
-    dale_bound_,
-    forward_backward,
-    init_weights,
-    make_input_batch,
-    readout_kernel,
-    reference_weight_scale,
-    simulate,
-)
+from eisnn.initial import init_weights
+from eisnn.model import dale_bound_, forward_backward, make_input_batch, readout_kernel, simulate
+from eisnn.params import SURROGATES, ModelConfig, reference_weight_scale
 from reference import reference_forward, reference_loss
 
 
@@ -29,6 +25,13 @@ def _weights(n_in, n_hidden, n_out, sigma_in, sigma_out, seed, ratio=0.8):
     generator = torch.Generator().manual_seed(seed)
     w_in, w_out, excitatory = init_weights(n_in, n_hidden, n_out, ratio, sigma_in, sigma_out, generator)
     return w_in.double(), w_out.double(), excitatory
+
+
+def _ensemble(data):
+    """Three float64 networks of 24 hidden neurons at three input scales, and their sample indices [3, 16]."""
+    nets = [_weights(data.n_units, 24, data.n_classes, s, 0.3, seed) for s, seed in [(0.4, 1), (0.7, 2), (1.0, 3)]]
+    indices = np.stack([np.arange(16), np.arange(16, 32), np.arange(8, 24)])
+    return torch.stack([n[0] for n in nets]), torch.stack([n[1] for n in nets]), indices
 
 
 def test_decay_constants_match_spec():
@@ -88,13 +91,9 @@ def test_readout_kernel_is_the_impulse_response_of_both_filters():
 def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout, backend):
     """Event-driven, hand-differentiated ensemble code == dense autograd loop, per network."""
     config = ModelConfig(surrogate=surrogate, readout=readout, surrogate_scale=10.0 if surrogate == "exponential" else 100.0)
-    nets = [_weights(data.n_units, 24, data.n_classes, sigma, 0.3, seed) for sigma, seed in [(0.4, 1), (0.7, 2), (1.0, 3)]]
-    w_in = torch.stack([n[0] for n in nets])
-    w_out = torch.stack([n[1] for n in nets])
-    indices = np.stack([np.arange(16), np.arange(16, 32), np.arange(8, 24)])
+    w_in, w_out, indices = _ensemble(data)
     batch = make_input_batch(data, indices)
-    kernel = readout_kernel(data.n_steps, config, dtype=torch.float64)
-    result = forward_backward(w_in, w_out, batch, config, kernel, backend=backend)
+    result = forward_backward(w_in, w_out, batch, config, backend=backend)
 
     for k in range(3):
         ref_in = w_in[k].clone().requires_grad_(True)
@@ -119,7 +118,7 @@ def test_silent_network_has_zero_gradient_with_max_readout(data, backend):
     config = ModelConfig()
     w_in, w_out, _ = _weights(data.n_units, 20, data.n_classes, 1e-4, 0.3, 0)
     batch = make_input_batch(data, np.arange(32)[None])
-    result = forward_backward(w_in[None], w_out[None], batch, config, readout_kernel(data.n_steps, config, dtype=torch.float64))
+    result = forward_backward(w_in[None], w_out[None], batch, config)
     assert result.loss.item() == pytest.approx(math.log(data.n_classes))
     assert result.grad_w_in.abs().max() == 0 and result.grad_w_out.abs().max() == 0
 
@@ -146,3 +145,71 @@ def test_dale_bound_zeroes_exactly_the_weights_that_crossed_their_sign():
     assert w_out[0].tolist() == [[0.4, 0.0], [0.0, -0.3]]  # row 0 excitatory, row 1 inhibitory
     assert w_in[1].tolist() == [[0.5, -0.2], [-0.1, 0.3]]  # unconstrained: untouched
     assert w_out[1].tolist() == [[0.4, -0.1], [0.2, -0.3]]
+
+
+@BACKENDS
+def test_each_backend_module_implements_the_interface(backend):
+    module = backend_for(backend, "cpu")
+    assert module.__name__ == f"eisnn.backends.{'compiled' if backend == 'compiled' else 'torch_ops'}"
+    assert isinstance(module, Backend)
+    for method in ("forward", "forward_backward"):
+        expected = list(inspect.signature(getattr(Backend, method)).parameters)[1:]  # without self
+        assert list(inspect.signature(getattr(module, method)).parameters) == expected
+
+
+def test_backend_for_resolves_auto_by_device_and_refuses_compiled_off_the_cpu():
+    assert backend_for("auto", "cpu") is backend_for("compiled", torch.device("cpu"))
+    assert backend_for("auto", "cuda") is torch_ops
+    with pytest.raises(ValueError, match="CPU only"):
+        backend_for("compiled", "cuda")
+    with pytest.raises(ValueError, match="not one of"):
+        backend_for("numba", "cpu")
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_backends_agree_on_the_same_batch(data, surrogate):
+    """compiled vs torch on the CPU in float64: the same spikes, voltages, losses and gradients."""
+    config = ModelConfig(surrogate=surrogate, surrogate_scale=10.0 if surrogate == "exponential" else 100.0)
+    w_in, w_out, indices = _ensemble(data)
+    batch = make_input_batch(data, indices)
+    compiled_module, torch_module = backend_for("compiled", "cpu"), backend_for("torch", "cpu")
+    spikes_c, voltage_c = compiled_module.forward(w_in, w_out, batch, config)
+    spikes_t, voltage_t = torch_module.forward(w_in, w_out, batch, config)
+    n_steps, n_networks, batch_size = data.n_steps, 3, 16
+    assert spikes_c.dtype == spikes_t.dtype == torch.bool and spikes_c.shape == (n_steps, n_networks, batch_size, 24)
+    assert voltage_c.shape == voltage_t.shape == (n_steps + 1, n_networks, batch_size, data.n_classes)
+    assert spikes_c.any() and torch.equal(spikes_c, spikes_t)
+    torch.testing.assert_close(voltage_c, voltage_t, rtol=1e-12, atol=1e-12)
+
+    compiled = compiled_module.forward_backward(w_in, w_out, batch, config, True)
+    reference = torch_module.forward_backward(w_in, w_out, batch, config, True)
+    assert torch.equal(compiled.correct, reference.correct)
+    for name in ("loss", "grad_w_in", "grad_w_out"):
+        torch.testing.assert_close(getattr(compiled, name), getattr(reference, name), rtol=1e-10, atol=1e-13)
+
+
+def test_torch_backend_evaluates_the_surrogate_in_blocks_of_steps_alike(data, monkeypatch):
+    config = ModelConfig(surrogate="exponential", surrogate_scale=10.0)
+    w_in, w_out, indices = _ensemble(data)
+    batch = make_input_batch(data, indices)
+    whole = torch_ops.forward_backward(w_in, w_out, batch, config, True)
+    monkeypatch.setattr(torch_ops, "_block_elements", lambda device: 2 * 3 * 16 * 24)  # two steps of [K, B, H]
+    blocks = torch_ops.forward_backward(w_in, w_out, batch, config, True)
+    torch.testing.assert_close(blocks.grad_w_in, whole.grad_w_in, rtol=1e-14, atol=0)
+    torch.testing.assert_close(blocks.grad_w_out, whole.grad_w_out, rtol=0, atol=0)
+
+
+def test_surrogate_registry_is_the_one_table_both_backends_use():
+    assert tuple(surrogates.REGISTRY) == SURROGATES
+    threshold, scale = 1.0, 10.0
+    voltage = threshold + np.array([-0.3, -0.1, 0.0, 0.05, 0.1, 0.4])
+    x = np.abs(voltage - threshold) * scale
+    expected = {"fast_sigmoid": 1.0 / (x + 1.0) ** 2, "exponential": np.exp(-x)}
+    for name in SURROGATES:
+        slope = np.empty_like(voltage)
+        surrogates.fill_slopes(surrogates.kernel_code(name), slope, voltage, threshold, scale, 1.0)
+        np.testing.assert_allclose(slope, expected[name], rtol=1e-15)
+        on_tensor = surrogates.formula(name)(torch.as_tensor(x), 1.0)
+        np.testing.assert_allclose(on_tensor.numpy(), expected[name], rtol=1e-15)
+    with pytest.raises(ValueError, match="not one of"):
+        surrogates.kernel_code("sigmoid")

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from eisnn.layout import ratio_label
 from eisnn.stats import (
     collect_run_table,
     holm_adjust,
+    is_rate_table,
     kruskal_wallis,
-    ratio_label,
     stars,
     ttests_vs_reference,
     two_sample_ttest,
@@ -87,9 +88,18 @@ def test_kruskal_wallis_degenerate():
 
 
 def test_ratio_label():
-    assert [ratio_label(r) for r in (0.5, 0.8, 0.95, 0.75, 1.0, None)] == [
-        "50:50", "80:20", "95:5", "75:25", "100:0", "unconstrained"
+    assert [ratio_label(r) for r in (0.5, 0.8, 0.95, 0.75, 1.0, None, float("nan"))] == [
+        "50:50", "80:20", "95:5", "75:25", "100:0", "unconstrained", "unconstrained"
     ]
+
+
+def test_is_rate_table():
+    sigma_runs = pd.DataFrame({"ratio": [0.8, 1.0], "sigma_init": [1e-3, 1e-3], "target_rate_hz": [np.nan, np.nan]})
+    rate_runs = sigma_runs.assign(target_rate_hz=[5.0, np.nan])
+    assert not is_rate_table(sigma_runs) and is_rate_table(rate_runs)
+    assert not is_rate_table(sigma_runs.drop(columns="target_rate_hz"))  # t-tests grouped by σ_init
+    assert is_rate_table(rate_runs.iloc[0:0]) and not is_rate_table(pd.DataFrame(columns=["sigma_init"]))
+    assert is_rate_table(pd.DataFrame({"target_rate_hz": ["5"]}))  # read back as text
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +337,7 @@ def test_target_rate_runs_are_compared_at_matched_rates(tmp_path):
         assert row["mean_diff"] == pytest.approx(x.mean() - ref.mean(), abs=1e-12)
         assert row["p"] == pytest.approx(scipy.pvalue, rel=1e-8)
     assert "| target_rate_hz | noise_frac | ratio |" in paths["ttests_md"].read_text()
+    assert is_rate_table(table) and is_rate_table(tt)
     # σ experiments keep NaN in the new columns
     sigma_run = write_run(tmp_path, "sigma", ratio=0.8, accs=np.full(3, 0.7))
     assert collect_run_table([sigma_run], "fmnist")[["target_rate_hz", "calibrated_rate_hz"]].isna().all(axis=None)

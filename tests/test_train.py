@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from eisnn.data import make_synthetic_splits, save_spikes
-from eisnn.model import load_snapshot
-from eisnn.train import PackTrainer, RunSpec, TrainOptions, train_pack
+from eisnn.params import RunSpec, TrainOptions, fingerprint
+from eisnn.snapshot import Snapshot
+from eisnn.train import PackTrainer, train_pack
+
 
 OPTIONS = dict(
     epochs=3, batch_size=32, n_hidden=24, learning_rate=5e-3, snapshot_epochs=(0, 1, 3), progress=False
@@ -47,13 +49,13 @@ def _run(tmp_path, name, ratio=0.8, sigma=0.1, noise=0.0, seed=0, target_rate_hz
 
 def _outputs(run_dir: Path):
     history = pd.read_csv(run_dir / "history.csv")
-    weights = {e: load_snapshot(run_dir / f"weights_epoch-{e}.npz") for e in (0, 1, 3)}
+    weights = {e: Snapshot.load(run_dir / f"weights_epoch-{e}.npz") for e in (0, 1, 3)}
     return history, weights
 
 
 def test_training_learns_and_writes_every_output(tmp_path, splits):
     run = _run(tmp_path, "run", noise=0.1)
-    options = TrainOptions(**{**OPTIONS, "epochs": 6, "snapshot_epochs": (0, 1, 6)})
+    options = TrainOptions.from_dict({**OPTIONS, "epochs": 6, "snapshot_epochs": (0, 1, 6)})
     (summary,) = train_pack([run], *splits, options)
     history = pd.read_csv(run.run_dir / "history.csv")
     assert list(history.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "diverged"]
@@ -76,28 +78,28 @@ def test_dale_bound_holds_after_noisy_updates(tmp_path, splits):
     """Large update noise pushes many weights across zero; every one of them must be clipped."""
     run = _run(tmp_path, "noisy", ratio=0.5, sigma=0.2, noise=1.0)
     free = _run(tmp_path, "free", ratio=None, sigma=0.2, noise=1.0)
-    train_pack([run, free], *splits, TrainOptions(**OPTIONS))
+    train_pack([run, free], *splits, TrainOptions.from_dict(OPTIONS))
     for epoch in (1, 3):
-        snapshot = load_snapshot(run.run_dir / f"weights_epoch-{epoch}.npz")
+        snapshot = Snapshot.load(run.run_dir / f"weights_epoch-{epoch}.npz")
         assert snapshot.constrained and snapshot.excitatory.sum() == 12
         assert (snapshot.w_in >= 0).all()
         assert (snapshot.w_out[snapshot.excitatory] >= 0).all()
         assert (snapshot.w_out[~snapshot.excitatory] <= 0).all()
         assert (snapshot.w_in == 0).mean() > 0.1  # the bound was really exercised
-        unconstrained = load_snapshot(free.run_dir / f"weights_epoch-{epoch}.npz")
+        unconstrained = Snapshot.load(free.run_dir / f"weights_epoch-{epoch}.npz")
         assert not unconstrained.constrained and (unconstrained.w_in < 0).mean() > 0.2
 
 
 def test_same_seed_same_history_and_weights(tmp_path, splits):
     runs = [_run(tmp_path, f"r{i}", noise=0.2, seed=7) for i in range(2)]
     for run in runs:
-        train_pack([run], *splits, TrainOptions(**OPTIONS))
+        train_pack([run], *splits, TrainOptions.from_dict(OPTIONS))
     (h0, w0), (h1, w1) = _outputs(runs[0].run_dir), _outputs(runs[1].run_dir)
     pd.testing.assert_frame_equal(h0.drop(columns="seconds"), h1.drop(columns="seconds"))
     for epoch in w0:
         np.testing.assert_array_equal(w0[epoch].w_in, w1[epoch].w_in)
     other = _run(tmp_path, "other", noise=0.2, seed=8)
-    train_pack([other], *splits, TrainOptions(**OPTIONS))
+    train_pack([other], *splits, TrainOptions.from_dict(OPTIONS))
     assert not np.array_equal(_outputs(other.run_dir)[1][3].w_in, w0[3].w_in)
 
 
@@ -105,10 +107,10 @@ def test_run_in_a_pack_equals_the_run_trained_alone(tmp_path, splits):
     """K = 4 networks with different ratio, σ, noise and seed in one pass; each equals its solo run."""
     settings = [(0.8, 0.1, 0.0, 0), (0.5, 0.3, 0.2, 1), (None, 0.1, 0.0, 2), (1.0, 0.2, 0.1, 3)]
     pack = [_run(tmp_path / "pack", f"k{i}", *s) for i, s in enumerate(settings)]
-    train_pack(pack, *splits, TrainOptions(**OPTIONS))
+    train_pack(pack, *splits, TrainOptions.from_dict(OPTIONS))
     for i, s in enumerate(settings):
         alone = _run(tmp_path / "alone", f"k{i}", *s)
-        train_pack([alone], *splits, TrainOptions(**OPTIONS))
+        train_pack([alone], *splits, TrainOptions.from_dict(OPTIONS))
         (h_pack, w_pack), (h_alone, w_alone) = _outputs(pack[i].run_dir), _outputs(alone.run_dir)
         np.testing.assert_allclose(h_pack["test_acc"], h_alone["test_acc"], atol=1e-12)
         np.testing.assert_allclose(h_pack["train_loss"], h_alone["train_loss"], rtol=1e-5)
@@ -120,7 +122,7 @@ def test_run_in_a_pack_equals_the_run_trained_alone(tmp_path, splits):
 @pytest.mark.parametrize("target_rate_hz", [None, 20.0], ids=["by_sigma", "by_target_rate"])
 def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(tmp_path, splits, monkeypatch, capsys,
                                                                     target_rate_hz):
-    options = TrainOptions(**OPTIONS)
+    options = TrainOptions.from_dict(OPTIONS)
     reference = _run(tmp_path / "reference", "run", noise=0.2, seed=3, target_rate_hz=target_rate_hz)
     train_pack([reference], *splits, options)
 
@@ -173,7 +175,7 @@ def test_sigkill_then_restart_resumes_from_checkpoint(tmp_path, split_files):
     resumed = subprocess.run(command + ["--out", str(killed_dir)], check=True, capture_output=True, text=True)
     assert "resumed 1 run(s) from their epoch-" in resumed.stderr
     for name in ("weights_epoch-1.npz", "weights_epoch-4.npz"):
-        a, b = load_snapshot(reference_dir / name), load_snapshot(killed_dir / name)
+        a, b = Snapshot.load(reference_dir / name), Snapshot.load(killed_dir / name)
         np.testing.assert_array_equal(a.w_in, b.w_in)
     pd.testing.assert_frame_equal(
         pd.read_csv(reference_dir / "history.csv").drop(columns="seconds"),
@@ -183,7 +185,7 @@ def test_sigkill_then_restart_resumes_from_checkpoint(tmp_path, split_files):
 
 def test_diverged_run_is_recorded_and_does_not_stop_its_pack(tmp_path, splits):
     """One network of a pack gets a non-finite loss; it is marked diverged, the other trains on."""
-    options = TrainOptions(**OPTIONS)
+    options = TrainOptions.from_dict(OPTIONS)
     healthy_alone = _run(tmp_path / "alone", "healthy")
     train_pack([healthy_alone], *splits, options)
 
@@ -210,9 +212,9 @@ def test_diverged_run_is_recorded_and_does_not_stop_its_pack(tmp_path, splits):
 def test_retraining_leaves_no_output_of_the_previous_training(tmp_path, splits):
     """Fewer snapshot epochs on a rerun: the old snapshot must not survive to be read as a result."""
     run = _run(tmp_path, "run")
-    train_pack([run], *splits, TrainOptions(**OPTIONS))
+    train_pack([run], *splits, TrainOptions.from_dict(OPTIONS))
     assert (run.run_dir / "weights_epoch-1.npz").exists()
-    train_pack([run], *splits, TrainOptions(**{**OPTIONS, "epochs": 2, "snapshot_epochs": (0, 2)}))
+    train_pack([run], *splits, TrainOptions.from_dict({**OPTIONS, "epochs": 2, "snapshot_epochs": (0, 2)}))
     assert sorted(p.name for p in run.run_dir.glob("weights_epoch-*.npz")) == ["weights_epoch-0.npz", "weights_epoch-2.npz"]
     assert len(pd.read_csv(run.run_dir / "history.csv")) == 2
 
@@ -223,7 +225,7 @@ def test_options_reject_bad_values():
     with pytest.raises(ValueError, match="unknown training option"):
         TrainOptions.from_dict({"epoch": 3})
     with pytest.raises(ValueError, match="surrogate"):
-        TrainOptions(surrogate="sigmoid")
+        TrainOptions.from_dict({"surrogate": "sigmoid"})
     with pytest.raises(ValueError, match="ratio"):
         RunSpec("x", ratio=1.5, sigma_init=0.1, noise_frac=0.0, seed=0)
     assert TrainOptions.from_dict({"epochs": 7, "snapshot_epochs": [0, "last"]}).snapshot_epochs == (0, 7)
@@ -260,17 +262,36 @@ def test_run_spec_takes_sigma_or_target_rate_not_both(tmp_path):
 
 
 def test_checkpoint_fingerprint_of_a_calibrated_run_holds_sigma_and_settings_not_spike_counts(tmp_path):
-    from eisnn.train import _fingerprint
-
-    options = TrainOptions(**OPTIONS)
+    options = TrainOptions.from_dict(OPTIONS)
     record = {"sigma_init": 0.01, "rate_hz": 5.1, "spike_count": 1234, "n_samples": 64, "rel_tolerance": 0.05,
               "sigma_bounds": [1e-6, 10.0], "iterations": 7}
 
-    def fingerprint(**changes):
+    def fingerprint_of(**changes):
         calibration = {**record, **changes}
         run = RunSpec(tmp_path, 0.8, calibration["sigma_init"], 0.0, 0, target_rate_hz=5.0, calibration=calibration)
-        return _fingerprint(run, options, {"dataset": "synthetic"})
+        return fingerprint(run, options, {"dataset": "synthetic"})
 
-    assert fingerprint(rate_hz=5.1004, spike_count=1235, iterations=8) == fingerprint()  # one spike elsewhere
-    assert fingerprint(sigma_init=0.0102) != fingerprint()  # another σ: another run
-    assert fingerprint(n_samples=128) != fingerprint() and fingerprint(rel_tolerance=0.02) != fingerprint()
+    assert fingerprint_of(rate_hz=5.1004, spike_count=1235, iterations=8) == fingerprint_of()  # one spike elsewhere
+    assert fingerprint_of(sigma_init=0.0102) != fingerprint_of()  # another σ: another run
+    assert fingerprint_of(n_samples=128) != fingerprint_of() and fingerprint_of(rel_tolerance=0.02) != fingerprint_of()
+
+
+def test_checkpoint_fingerprints_are_stable_so_existing_checkpoints_resume():
+    """Pinned digests, computed with the release before the parameter types were merged: a
+    change of the fingerprint discards every unfinished run's checkpoint."""
+    options = TrainOptions.from_dict({**OPTIONS, "readout": "per_step"})
+    run = RunSpec("/x/run", 0.8, 0.01, 0.2, 3, experiment="fmnist_sigma")
+    assert fingerprint(run, options, {"dataset": "synthetic", "n_train": 300}) == (
+        "d54499eda5d205425259214eab255b210e43830997670b975752146da22b152a"
+    )
+    record = {"sigma_init": 0.01, "rate_hz": 5.1, "spike_count": 1234, "n_samples": 64, "rel_tolerance": 0.05,
+              "sigma_bounds": [1e-6, 10.0], "iterations": 7}
+    calibrated = RunSpec("/x/run", None, 0.01, 0.0, 0, target_rate_hz=5.0, calibration=record)
+    assert fingerprint(calibrated, TrainOptions(), {"dataset": "fmnist"}) == (
+        "8feb02033e9b46071c74b678e9f28d4131532e6cc4c6b134a803c892ffbcb61f"
+    )
+    # Options that do not change results are not part of it.
+    moved = options.replace(device="cpu", threads=4, progress=True, probe_samples=2, epochs=9, snapshot_epochs=[0])
+    assert fingerprint(run, moved, {"dataset": "synthetic", "n_train": 300}) == fingerprint(
+        run, options, {"dataset": "synthetic", "n_train": 300}
+    )

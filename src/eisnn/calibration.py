@@ -1,5 +1,5 @@
 """Initialisation by target firing rate: find the σ_init that gives a run's initial network a
-requested hidden firing rate (SPEC §4's "initial firing rate", the x-axis of Fig 1c/d).
+requested hidden firing rate (paper §2.1 and Fig 1c/d: accuracy against the initial firing rate).
 
 The paper sweeps σ_init blindly and finds that networks starting with sparse activity train
 best; `calibrate_sigma` lets a user ask for the rate instead.
@@ -7,12 +7,10 @@ best; `calibrate_sigma` lets a user ask for the rate instead.
 How it works:
 
 - **The run's own network.** A run's initial weights come from its seed alone
-  (`eisnn.train.PackTrainer._initial_weights`): `init_weights(..., σ_init, σ_out, generator)`
-  with `torch.Generator().manual_seed(stream_seed(seed, "init"))`. W_in = |N(0,1)|·σ_init (signed
-  N(0,1)·σ_init when unconstrained) and W_out does not depend on σ_init, so the unit-σ draws are
-  made once (`InitialNetwork`) and rescaled: `InitialNetwork.weights(σ)` is bit-for-bit the
-  network that `PackTrainer` builds for `RunSpec(sigma_init=σ)` (|x|·σ = |x·σ| exactly in floating
-  point, since rounding is symmetric in sign).
+  (`eisnn.initial.initial_network`, which training uses too). W_in scales exactly with σ_init
+  and W_out does not depend on it, so the unit-σ draws are made once (`InitialNetwork`) and
+  rescaled: `InitialNetwork.weights(σ)` is bit for bit the network training builds for
+  `RunSpec(sigma_init=σ)`.
 - **The rate.** Hidden spikes / (n_hidden · n_samples · T · dt_s), in Hz, from the forward pass
   only (`eisnn.model.simulate`, the compiled CPU kernel, the whole subset in one batch).
   The hidden layer does not depend on W_out.
@@ -21,7 +19,7 @@ How it works:
   run's seed), so every run of a grid is calibrated on the same samples, and a smaller subset
   is contained in a larger one. `n_samples=None` (or ≥ the dataset size) uses every sample.
   Training calibrates on the training split (`calibrate_runs`), so no test data enters a run's
-  initialisation; the metrics report the initial rate on the test split (SPEC §4), which
+  initialisation; the metrics report the initial rate on the test split (paper §4.3, docs/formats.md), which
   agrees with the calibrated rate up to the sampling difference of the two splits.
 - **The search.** Bisection on log σ between `sigma_bounds`, keeping the bracket
   rate(lo) < target < rate(hi). It stops at the first σ whose rate is within `rel_tolerance` of
@@ -47,19 +45,18 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from .config import DEFAULT_CALIBRATION
 from .data import stratified_subset
-from .model import ModelConfig, init_weights, reference_weight_scale, simulate, stream_seed
-
-if TYPE_CHECKING:  # train imports this module
-    from .train import RunSpec, TrainOptions
+from .initial import initial_network
+from .model import simulate
+from .params import CalibrationSettings, RunSpec, TrainOptions
 
 SUBSET_SEED = 0  # the seed of the calibration subset (eisnn.data.stratified_subset); not the run's seed
+MAX_ITERATIONS = 40
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,8 @@ class CalibrationResult:
 class InitialNetwork:
     """The initial network of one run (ratio, seed) with σ_init left free.
 
-    Draws the unit-σ weights once, exactly as `PackTrainer._initial_weights` does, and measures
-    the initial hidden rate of any σ_init on a fixed subset of `dataset`.
+    Draws the unit-σ weights once (`eisnn.initial.initial_network`) and measures the initial
+    hidden rate of any σ_init on a fixed subset of `dataset`.
     """
 
     def __init__(
@@ -106,30 +103,29 @@ class InitialNetwork:
         ratio: float | None,
         seed: int,
         dataset,
-        n_hidden: int | None,
-        options_or_model_config: TrainOptions | ModelConfig,
-        sigma_out: float | None = None,
-        n_samples: int | None = DEFAULT_CALIBRATION["n_samples"],
+        options: TrainOptions,
+        n_samples: int | None = CalibrationSettings.n_samples,
     ):
-        self.config, n_hidden, sigma_out = _resolve_settings(options_or_model_config, n_hidden, sigma_out)
+        if not isinstance(options, TrainOptions):
+            raise TypeError(f"expected TrainOptions, got {type(options).__name__}")
         if ratio is not None and not 0.0 <= ratio <= 1.0:
             raise ValueError(f"ratio must be in [0, 1] or None (unconstrained), got {ratio}")
         if n_samples is not None and n_samples < 1:
             raise ValueError(f"n_samples must be >= 1 or None (all samples), got {n_samples}")
         if dataset.n_samples < 1:
             raise ValueError("the calibration dataset has no samples")
+        self.config = options.model
         self.ratio, self.seed, self.dataset = ratio, int(seed), dataset
-        self.n_hidden, self.n_in, self.n_out = n_hidden, dataset.n_units, dataset.n_classes
-        self.sigma_out = sigma_out
+        self.n_hidden, self.n_in, self.n_out = options.n_hidden, dataset.n_units, dataset.n_classes
+        self.sigma_out = options.resolved_sigma_out()
         if n_samples is None or n_samples >= dataset.n_samples:
             self.indices = np.arange(dataset.n_samples, dtype=np.int64)
             self.subset = "all"
         else:
             self.indices = stratified_subset(dataset.labels, n_samples, seed=SUBSET_SEED)
             self.subset = f"stratified_subset(seed={SUBSET_SEED})"
-        generator = torch.Generator().manual_seed(stream_seed(self.seed, "init"))
-        self.unit_w_in, self.w_out, self.excitatory = init_weights(
-            self.n_in, self.n_hidden, self.n_out, ratio, 1.0, sigma_out, generator
+        self.unit_w_in, self.w_out, self.excitatory = initial_network(
+            ratio, self.seed, 1.0, self.sigma_out, self.n_in, self.n_hidden, self.n_out
         )
         seconds_per_sample = dataset.n_steps * self.config.dt_ms * 1e-3
         self.neuron_seconds = self.n_hidden * len(self.indices) * seconds_per_sample
@@ -144,7 +140,7 @@ class InitialNetwork:
         return 1.0 / self.neuron_seconds
 
     def weights(self, sigma_init: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(W_in [n_in, H], W_out [H, O]) as `PackTrainer` initialises them for this σ_init."""
+        """(W_in [n_in, H], W_out [H, O]) as training initialises them for this σ_init."""
         return self.unit_w_in * sigma_init, self.w_out.clone()
 
     def spike_count(self, sigma_init: float) -> int:
@@ -158,31 +154,104 @@ class InitialNetwork:
         return self.spike_count(sigma_init) / self.neuron_seconds
 
 
-def _resolve_settings(
-    options_or_model_config: TrainOptions | ModelConfig, n_hidden: int | None, sigma_out: float | None
-) -> tuple[ModelConfig, int, float]:
-    """ModelConfig, n_hidden and σ_out as `PackTrainer` resolves them."""
-    if hasattr(options_or_model_config, "model_config"):  # TrainOptions
-        options = options_or_model_config
-        if n_hidden is not None and n_hidden != options.n_hidden:
-            raise ValueError(f"n_hidden {n_hidden} disagrees with the training options' n_hidden {options.n_hidden}")
-        config, n_hidden = options.model_config(), options.n_hidden
-        sigma_out = sigma_out if sigma_out is not None else options.sigma_out
-    elif isinstance(options_or_model_config, ModelConfig):
-        config = options_or_model_config
-        if n_hidden is None:
-            raise ValueError("n_hidden is required with a ModelConfig (TrainOptions carry their own)")
-    else:
-        raise TypeError(f"expected TrainOptions or ModelConfig, got {type(options_or_model_config).__name__}")
-    if n_hidden < 1:
-        raise ValueError(f"n_hidden must be >= 1, got {n_hidden}")
-    # PackTrainer: `options.sigma_out or reference_weight_scale(...)` (0 and None mean the default).
-    sigma_out = float(sigma_out or reference_weight_scale(n_hidden, config))
-    return config, int(n_hidden), sigma_out
-
-
 def _hz(value: float) -> str:
     return f"{value:.4g}"
+
+
+@dataclass
+class _Point:
+    """One measured σ_init: its spike count and rate."""
+
+    sigma: float
+    count: int
+    rate_hz: float
+
+
+class _Bisection:
+    """The search of `calibrate_sigma` for one network and target (module docstring)."""
+
+    def __init__(self, network: InitialNetwork, target_rate_hz: float, settings: CalibrationSettings):
+        self.network, self.target, self.settings = network, target_rate_hz, settings
+        self.run = f"ratio {network.ratio}, seed {network.seed}"
+        self.iterations = 0
+
+    def measure(self, sigma: float) -> _Point:
+        count = self.network.spike_count(sigma)
+        return _Point(sigma, count, count / self.network.neuron_seconds)
+
+    def within(self, point: _Point) -> bool:
+        return abs(point.rate_hz - self.target) <= self.settings.rel_tolerance * self.target
+
+    def result(self, point: _Point, converged: bool) -> CalibrationResult:
+        network = self.network
+        return CalibrationResult(
+            sigma_init=float(point.sigma),
+            rate_hz=point.rate_hz,
+            target_rate_hz=float(self.target),
+            iterations=self.iterations,
+            n_samples=network.n_samples,
+            sigma_bounds=self.settings.sigma_bounds,
+            ratio=network.ratio,
+            seed=network.seed,
+            n_hidden=network.n_hidden,
+            sigma_out=network.sigma_out,
+            rel_tolerance=float(self.settings.rel_tolerance),
+            converged=converged,
+            spike_count=point.count,
+            min_positive_rate_hz=network.min_positive_rate_hz,
+            subset=network.subset,
+        )
+
+    def check_resolution(self) -> None:
+        step_hz = self.network.min_positive_rate_hz
+        if self.target * (1 + self.settings.rel_tolerance) < step_hz:
+            raise ValueError(
+                f"target {_hz(self.target)} Hz is below the resolution of the rate on {self.network.n_samples} "
+                f"samples for {self.run}: one hidden spike is {_hz(step_hz)} Hz, so the measurable rates are 0 or "
+                f">= {_hz(step_hz)} Hz; use more samples (n_samples) or a larger target"
+            )
+
+    def bracket(self) -> tuple[_Point, _Point]:
+        """The points at the σ bounds; an error if the target lies outside their rates."""
+        low, high = (self.measure(sigma) for sigma in self.settings.sigma_bounds)
+        outside_high = high.rate_hz < self.target and not self.within(high)
+        outside_low = low.rate_hz > self.target and not self.within(low)
+        if outside_high or outside_low:
+            raise ValueError(
+                f"target {_hz(self.target)} Hz is unreachable for {self.run}: the initial rate spans "
+                f"{_hz(low.rate_hz)}–{_hz(high.rate_hz)} Hz for σ_init in [{low.sigma:g}, {high.sigma:g}]"
+            )
+        return low, high
+
+    def search(self, max_iterations: int) -> CalibrationResult:
+        self.check_resolution()
+        low, high = self.bracket()
+        # Closest first, the lower bound on a tie (the sparser network).
+        best = min((low, high), key=lambda point: abs(point.rate_hz - self.target))
+        if self.within(best):
+            return self.result(best, True)
+        # Bracket: rate(low) < target·(1 - tol) and rate(high) > target·(1 + tol).
+        while self.iterations < max_iterations:
+            middle = math.sqrt(low.sigma * high.sigma)  # the midpoint in log σ
+            if not low.sigma < middle < high.sigma:
+                break  # the bracket is at floating-point resolution
+            point = self.measure(middle)
+            self.iterations += 1
+            if abs(point.rate_hz - self.target) <= abs(best.rate_hz - self.target):  # ties: the later σ
+                best = point
+            if self.within(point):
+                return self.result(point, True)
+            low, high = (point, high) if point.rate_hz < self.target else (low, point)
+        found = self.result(best, False)
+        warnings.warn(
+            f"calibration for {self.run} did not reach {_hz(self.target)} Hz ± {self.settings.rel_tolerance:.0%} "
+            f"after {self.iterations} bisection steps: the bracket is σ_init {low.sigma:.6g} ({_hz(low.rate_hz)} Hz) "
+            f"to {high.sigma:.6g} ({_hz(high.rate_hz)} Hz); returning σ_init {found.sigma_init:.6g} "
+            f"({_hz(found.rate_hz)} Hz)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return found
 
 
 def calibrate_sigma(
@@ -190,104 +259,23 @@ def calibrate_sigma(
     ratio: float | None,
     seed: int,
     dataset,
-    n_hidden: int | None,
-    options_or_model_config: TrainOptions | ModelConfig,
-    sigma_out: float | None = None,
-    n_samples: int | None = DEFAULT_CALIBRATION["n_samples"],
-    sigma_bounds: tuple[float, float] = tuple(DEFAULT_CALIBRATION["sigma_bounds"]),
-    rel_tolerance: float = DEFAULT_CALIBRATION["rel_tolerance"],
-    max_iterations: int = 40,
+    options: TrainOptions,
+    settings: CalibrationSettings = CalibrationSettings(),
+    max_iterations: int = MAX_ITERATIONS,
 ) -> CalibrationResult:
     """σ_init whose initial network (this ratio and seed) fires at `target_rate_hz` on `dataset`.
 
-    `dataset` is a SpikeDataset (training calibrates on the training split); `n_hidden` may be None
-    when TrainOptions are given (it must match them otherwise); `sigma_out` defaults like
-    `PackTrainer`'s. Raises ValueError for an unreachable or unresolvable target. See the
-    module docstring for the subset, the search and the quantisation of the rate.
+    `dataset` is a SpikeDataset (training calibrates on the training split); n_hidden, the
+    neuron constants and σ_out come from `options`, as in training. Raises ValueError for an
+    unreachable or unresolvable target. See the module docstring for the subset, the search
+    and the quantisation of the rate.
     """
     if not (math.isfinite(target_rate_hz) and target_rate_hz > 0):
         raise ValueError(f"target_rate_hz must be a positive finite rate in Hz, got {target_rate_hz}")
-    bounds = tuple(float(b) for b in sigma_bounds)
-    low, high = bounds if len(bounds) == 2 else (math.nan, math.nan)
-    if not 0 < low < high or not math.isfinite(high):
-        raise ValueError(f"sigma_bounds must satisfy 0 < low < high < inf, got {sigma_bounds}")
-    if not 0 < rel_tolerance < 1:
-        raise ValueError(f"rel_tolerance must lie in (0, 1), got {rel_tolerance}")
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
-
-    network = InitialNetwork(ratio, seed, dataset, n_hidden, options_or_model_config, sigma_out, n_samples)
-    run = f"ratio {ratio}, seed {seed}"
-    step_hz = network.min_positive_rate_hz
-    if target_rate_hz * (1 + rel_tolerance) < step_hz:
-        raise ValueError(
-            f"target {_hz(target_rate_hz)} Hz is below the resolution of the rate on {network.n_samples} samples "
-            f"for {run}: one hidden spike is {_hz(step_hz)} Hz, so the measurable rates are 0 or >= "
-            f"{_hz(step_hz)} Hz; use more samples (n_samples) or a larger target"
-        )
-
-    def within(rate: float) -> bool:
-        return abs(rate - target_rate_hz) <= rel_tolerance * target_rate_hz
-
-    def result(sigma: float, count: int, iterations: int, converged: bool) -> CalibrationResult:
-        return CalibrationResult(
-            sigma_init=float(sigma),
-            rate_hz=count / network.neuron_seconds,
-            target_rate_hz=float(target_rate_hz),
-            iterations=iterations,
-            n_samples=network.n_samples,
-            sigma_bounds=bounds,
-            ratio=ratio,
-            seed=network.seed,
-            n_hidden=network.n_hidden,
-            sigma_out=network.sigma_out,
-            rel_tolerance=float(rel_tolerance),
-            converged=converged,
-            spike_count=count,
-            min_positive_rate_hz=step_hz,
-            subset=network.subset,
-        )
-
-    count_low, count_high = network.spike_count(low), network.spike_count(high)
-    rate_low, rate_high = count_low / network.neuron_seconds, count_high / network.neuron_seconds
-    if (rate_high < target_rate_hz and not within(rate_high)) or (rate_low > target_rate_hz and not within(rate_low)):
-        raise ValueError(
-            f"target {_hz(target_rate_hz)} Hz is unreachable for {run}: the initial rate spans "
-            f"{_hz(rate_low)}–{_hz(rate_high)} Hz for σ_init in [{low:g}, {high:g}]"
-        )
-    # Closest first, the lower bound on a tie (the sparser network).
-    candidates = [(abs(rate_low - target_rate_hz), low, count_low), (abs(rate_high - target_rate_hz), high, count_high)]
-    best = min(candidates, key=lambda c: c[0])
-    if within(best[2] / network.neuron_seconds):
-        return result(best[1], best[2], 0, True)
-
-    # Bracket: rate(low) < target·(1 - tol) and rate(high) > target·(1 + tol).
-    iterations = 0
-    while iterations < max_iterations:
-        middle = math.sqrt(low * high)  # the midpoint in log σ
-        if not low < middle < high:
-            break  # the bracket is at floating-point resolution
-        count = network.spike_count(middle)
-        iterations += 1
-        rate = count / network.neuron_seconds
-        if abs(rate - target_rate_hz) <= best[0]:  # ties: the later σ, nearer the crossing
-            best = (abs(rate - target_rate_hz), middle, count)
-        if within(rate):
-            return result(middle, count, iterations, True)
-        if rate < target_rate_hz:
-            low, count_low = middle, count
-        else:
-            high, count_high = middle, count
-    found = result(best[1], best[2], iterations, False)
-    warnings.warn(
-        f"calibration for {run} did not reach {_hz(target_rate_hz)} Hz ± {rel_tolerance:.0%} after {iterations} "
-        f"bisection steps: the bracket is σ_init {low:.6g} ({_hz(count_low / network.neuron_seconds)} Hz) to "
-        f"{high:.6g} ({_hz(count_high / network.neuron_seconds)} Hz); returning σ_init {found.sigma_init:.6g} "
-        f"({_hz(found.rate_hz)} Hz)",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return found
+    network = InitialNetwork(ratio, seed, dataset, options, settings.n_samples)
+    return _Bisection(network, float(target_rate_hz), settings).search(max_iterations)
 
 
 def calibrate_runs(
@@ -299,39 +287,21 @@ def calibrate_runs(
     """The runs with every target-rate run's σ_init found; runs given by σ_init pass unchanged.
 
     Each run given by `target_rate_hz` (and `sigma_init` None) is calibrated on `dataset` with
-    its `calibration` settings (keys of `eisnn.config.DEFAULT_CALIBRATION`; missing keys take the
-    defaults) and
-    comes back with `sigma_init` set and `calibration` replaced by the whole record
-    (`CalibrationResult.as_dict()`). `train_pack` calibrates on the training split, so no test
-    data enters the run's initialisation. Deterministic: a job resumed on the same kind of CPU
-    finds the same σ_init (the checkpoint fingerprint holds σ_init and the settings, not the
-    spike counts, so a count that differs by a spike elsewhere does not discard a checkpoint).
+    its calibration settings (`RunSpec.calibration_settings`) and comes back with `sigma_init`
+    set and `calibration` replaced by the whole record (`CalibrationResult.as_dict()`).
+    Training calibrates on the training split, so no test data enters the run's
+    initialisation. Deterministic: a job resumed on the same kind of CPU finds the same σ_init
+    (the checkpoint fingerprint holds σ_init and the settings, not the spike counts).
     """
     resolved = []
     for run in runs:
         if run.has_sigma:
             resolved.append(run)
             continue
-        settings = dict(run.calibration or {})
-        unknown = sorted(set(settings) - set(DEFAULT_CALIBRATION))
-        if unknown:
-            raise ValueError(
-                f"{run.run_dir}: unknown calibration setting(s) {unknown}; allowed: {sorted(DEFAULT_CALIBRATION)}"
-            )
-        settings = {**DEFAULT_CALIBRATION, **settings}
         started = time.perf_counter()
         try:
-            result = calibrate_sigma(
-                run.target_rate_hz,
-                run.ratio,
-                run.seed,
-                dataset,
-                None,
-                options,
-                n_samples=settings["n_samples"],
-                rel_tolerance=settings["rel_tolerance"],
-                sigma_bounds=tuple(settings["sigma_bounds"]),
-            )
+            settings = run.calibration_settings
+            result = calibrate_sigma(run.target_rate_hz, run.ratio, run.seed, dataset, options, settings)
         except ValueError as error:
             raise ValueError(f"{run.run_dir}: {error}") from None
         if log is not None:

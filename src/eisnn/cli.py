@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .config import DEFAULT_CALIBRATION
+from .params import CalibrationSettings, TrainOptions
 
 _RATIO_HELP = "fraction of excitatory hidden neurons in [0, 1], or 'none' for unconstrained weights"
 
@@ -25,31 +24,26 @@ def _ratio(text: str) -> float | None:
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
-    from .train import TrainOptions
-
-    group = parser.add_argument_group("training options (defaults: SPEC §1)")
-    for option in dataclasses.fields(TrainOptions):
-        flag = "--" + option.name.replace("_", "-")
-        default = option.default
+    group = parser.add_argument_group("training options (defaults: the paper's, §4.1)")
+    for name, default in TrainOptions().as_dict().items():
+        flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         elif isinstance(default, tuple):
-            kind = int if option.name == "snapshot_epochs" else float
+            kind = int if name == "snapshot_epochs" else float
             group.add_argument(flag, type=kind, nargs="+", default=None, metavar="X")
-        elif option.name == "sigma_out":
+        elif name == "sigma_out":
             group.add_argument(flag, type=float, default=None, help="default 7(1-β)/√n_hidden")
         else:
             group.add_argument(flag, type=type(default), default=None, help=f"default {default}")
 
 
-def _training_options(args: argparse.Namespace, base: dict | None = None):
-    from .train import TrainOptions
-
+def _training_options(args: argparse.Namespace, base: dict | None = None) -> TrainOptions:
     values = dict(base or {})
-    for option in dataclasses.fields(TrainOptions):
-        given = getattr(args, option.name, None)
+    for name in TrainOptions.option_names():
+        given = getattr(args, name, None)
         if given is not None:
-            values[option.name] = given
+            values[name] = given
     if "snapshot_epochs" not in values:
         epochs = values.get("epochs", TrainOptions.epochs)
         values["snapshot_epochs"] = sorted({e for e in (0, 1, 10) if e <= epochs} | {epochs})
@@ -57,7 +51,8 @@ def _training_options(args: argparse.Namespace, base: dict | None = None):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import RunSpec, train_pack
+    from .params import RunSpec
+    from .train import train_pack
 
     if args.pack:
         pack = json.loads(Path(args.pack).read_text())
@@ -163,9 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--calibration-samples", type=int,
                        help=f"training samples the calibration measures the rate on (default "
-                       f"{DEFAULT_CALIBRATION['n_samples']})")
+                       f"{CalibrationSettings.n_samples})")
     train.add_argument("--calibration-tolerance", type=float,
-                       help=f"relative tolerance of the calibrated rate (default {DEFAULT_CALIBRATION['rel_tolerance']})")
+                       help=f"relative tolerance of the calibrated rate (default {CalibrationSettings.rel_tolerance})")
     train.add_argument("--noise", type=float, default=0.0, help="update noise as a fraction of σ_init")
     train.add_argument("--seed", type=int, default=0)
     _add_training_options(train)

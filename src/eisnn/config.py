@@ -13,7 +13,7 @@ The Snakefile calls :func:`load_workflow_config`; everything here also works wit
   hidden firing rates (``init: {target_rate_hz: [...]}``), for which each run's σ_init is found
   by calibration when it trains (:mod:`eisnn.calibration`). In a σ grid, ``ratio: null``
   (unconstrained) always adds the reference scale 7(1-β)/√n_in to the σ values: it is the
-  baseline line of Fig 1c/d (SPEC §3).
+  baseline line of Fig 1c/d (paper §2.1: the lines of networks without Dale's law).
 * **Packs.** The seeds of one grid point are split, in the order listed, into consecutive
   chunks of ``runs_per_job``; each chunk is one training job. Appending seeds to a grid point
   whose last chunk is full only adds packs; existing packs keep their names.
@@ -32,8 +32,19 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
-EXPERIMENTS = ("fmnist_sigma", "shd_sigma", "fmnist_noise", "fmnist_rate")
-"""The experiment ids: SPEC §3's three and the target-rate grid (each has a workflow target of the same name)."""
+from .layout import PACK_MARKER, RUN_DIR, format_value, init_label, seeds_label
+from .params import CalibrationSettings, ModelConfig, reference_weight_scale
+
+EXPERIMENTS = {"fmnist_sigma": "fmnist", "shd_sigma": "shd", "fmnist_noise": "fmnist", "fmnist_rate": "fmnist"}
+"""Experiment id -> the dataset it has in the paper: the paper's three (Fig 1/3/4/5 and Table 2 on
+Fashion-MNIST, Fig 1/5 and Table 3 on SHD, Fig 2) and the target-rate grid. Each has a workflow
+target of the same name; a config may run an experiment on another dataset (the smoke preset's
+synthetic data), but its figures and resources follow the paper's dataset."""
+
+
+def experiments_of(paper_dataset: str) -> list[str]:
+    """The experiments whose paper dataset is ``paper_dataset`` (:data:`EXPERIMENTS`)."""
+    return [name for name, dataset in EXPERIMENTS.items() if dataset == paper_dataset]
 
 RAW_DATASETS = ("fmnist", "shd")
 """Datasets built from raw files (downloaded or found in ``data_dir``)."""
@@ -41,16 +52,13 @@ RAW_DATASETS = ("fmnist", "shd")
 DATASET_INPUTS = {"fmnist": 784, "shd": 700}
 """Input units per dataset (the synthetic dataset's is its ``n_units``)."""
 
-RUN_DIR = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/seed-{seed}"
-"""A run directory; ``init`` is ``sigma-<σ_init>`` or ``rate-<target Hz>``, the values labelled by :func:`format_value`."""
-
-PACK_MARKER = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/pack-{seeds}.json"
-"""The file a training job writes last, listing the runs it trained (see :func:`seeds_label`)."""
-
 SNAPSHOT_LAST = "last"
 
-DEFAULT_CALIBRATION = {"n_samples": 2048, "rel_tolerance": 0.05, "sigma_bounds": [1e-6, 10.0]}
-"""Calibration settings of a target-rate run where the config names none (used by :mod:`eisnn.calibration`)."""
+SECTION_DEFAULTS = {
+    "metrics": {"max_samples": None, "tau_ms": 1.0, "n_weight_bins": 50},
+    "statistics": {"ttest": "welch", "noise_levels": [0.2, 0.4, 0.6], "reference_ratio": 1.0},
+}
+"""Values of the ``metrics`` and ``statistics`` sections where the config gives none."""
 
 
 class ConfigError(ValueError):
@@ -225,6 +233,15 @@ def _error_order(error) -> tuple:
 _BRANCH_LIMITS = {"minItems", "maxItems", "uniqueItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 
 
+def with_experiment_properties(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema with one ``experiments.<id>`` property per id of :data:`EXPERIMENTS`."""
+    schema = copy.deepcopy(dict(schema))
+    experiments = schema.get("properties", {}).get("experiments")
+    if experiments is not None:
+        experiments["properties"] = {name: {"$ref": "#/$defs/experiment"} for name in EXPERIMENTS}
+    return schema
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Check ``config`` against the JSON schema; raise one :class:`ConfigError` on the first problem.
 
@@ -233,6 +250,7 @@ def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """
     import jsonschema
 
+    schema = with_experiment_properties(schema)
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
     errors = list(validator.iter_errors(config))
@@ -257,61 +275,18 @@ def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def format_value(value: float | None) -> str:
-    """Path label of a grid value: ``None`` -> ``none``; numbers in shortest positional form.
-
-    ``0.001`` -> ``0.001``, ``1.0`` -> ``1``, ``3e-05`` -> ``0.00003``. Distinct floats get
-    distinct labels.
-    """
-    if value is None:
-        return "none"
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"cannot label the non-finite value {value}")
-    import numpy as np
-
-    return np.format_float_positional(value, trim="-")
-
-
-def seeds_label(seeds: Sequence[int]) -> str:
-    """Compact label of a seed chunk: ascending runs of consecutive seeds become ``a-b``.
-
-    ``[0, 1, 2, 3]`` -> ``0-3``; ``[8]`` -> ``8``; ``[0, 1, 5]`` -> ``0-1+5``.
-    """
-    parts: list[str] = []
-    start = prev = None
-    for seed in seeds:
-        if prev is not None and seed == prev + 1:
-            prev = seed
-            continue
-        if start is not None:
-            parts.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = seed
-    if start is not None:
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-    return "+".join(parts)
-
-
 def reference_sigma(n_in: int, tau_mem_ms: float = 10.0, dt_ms: float = 1.0, digits: int = 3) -> float:
-    """7(1-β)/√n_in with β = exp(-dt/τ_mem), rounded to ``digits`` significant digits.
+    """:func:`eisnn.params.reference_weight_scale` 7(1-β)/√n_in, rounded to ``digits`` significant digits.
 
-    The unrounded value is :func:`eisnn.model.reference_weight_scale`; rounding keeps the run
-    paths readable (0.0238 for Fashion-MNIST, 0.0252 for SHD).
+    Rounding keeps the run paths readable (0.0238 for Fashion-MNIST, 0.0252 for SHD).
     """
-    value = 7.0 * (1.0 - math.exp(-dt_ms / tau_mem_ms)) / math.sqrt(n_in)
+    value = reference_weight_scale(n_in, ModelConfig(tau_mem_ms=tau_mem_ms, dt_ms=dt_ms))
     return float(f"{value:.{digits}g}")
 
 
 # ---------------------------------------------------------------------------------------------
 # Runs, packs, experiments
 # ---------------------------------------------------------------------------------------------
-
-
-def init_label(sigma_init: float | None, target_rate_hz: float | None) -> str:
-    """Path label of an initialisation: ``sigma-0.001`` or ``rate-5`` (a target rate in Hz)."""
-    if (sigma_init is None) == (target_rate_hz is None):
-        raise ValueError("an initialisation is a sigma_init or a target_rate_hz, exactly one of them")
-    return f"sigma-{format_value(sigma_init)}" if target_rate_hz is None else f"rate-{format_value(target_rate_hz)}"
 
 
 def point_labels(point) -> dict[str, str]:
@@ -459,9 +434,13 @@ class WorkflowConfig:
                 for run in pack.runs:
                     self._pack_of_run[tuple(run.labels.values())] = pack
 
+    def section(self, name: str) -> dict[str, Any]:
+        """A settings section (``metrics``, ``statistics``) with :data:`SECTION_DEFAULTS` filled in."""
+        return {**copy.deepcopy(SECTION_DEFAULTS[name]), **copy.deepcopy(self.raw.get(name, {}))}
+
     @property
     def enabled(self) -> list[str]:
-        """Names of the enabled experiments, in SPEC order."""
+        """Names of the enabled experiments, in the order of :data:`EXPERIMENTS`."""
         return [name for name in EXPERIMENTS if name in self.experiments and self.experiments[name].enabled]
 
     def experiment(self, name: str) -> Experiment:
@@ -571,7 +550,7 @@ def _initialisation(
     ``sigma_init: null`` counts as absent, so that an override can switch an experiment to
     target rates. Targets must be finite and below the rate a neuron cannot exceed (it fires at
     most every other step, 1/(2·dt)); the calibration settings are completed from
-    :data:`DEFAULT_CALIBRATION`, so that they are all part of the job's parameters.
+    :class:`eisnn.params.CalibrationSettings`, so that they are all part of the job's parameters.
     """
     sigmas, init = spec.get("sigma_init"), spec.get("init")
     where = f"invalid config: experiments.{name}"
@@ -599,12 +578,16 @@ def _initialisation(
                 f"{where}.init.target_rate_hz[{i}]: {rate} Hz is unreachable: with dt = {dt_ms:g} ms a neuron "
                 f"fires at most every other step, below {ceiling_hz:g} Hz"
             )
-    calibration = {**DEFAULT_CALIBRATION, **{key: value for key, value in init.items() if key != "target_rate_hz"}}
-    low, high = calibration["sigma_bounds"]
+    given = {key: value for key, value in init.items() if key != "target_rate_hz"}
+    low, high = given.get("sigma_bounds", CalibrationSettings.sigma_bounds)
     if not (0 < low < high and math.isfinite(high)):
         raise ConfigError(
-            f"{where}.init.sigma_bounds: {calibration['sigma_bounds']} must be [low, high] with 0 < low < high < inf"
+            f"{where}.init.sigma_bounds: {given['sigma_bounds']} must be [low, high] with 0 < low < high < inf"
         )
+    try:
+        calibration = CalibrationSettings.from_dict(given).as_dict()
+    except ValueError as error:
+        raise ConfigError(f"{where}.init: {error}") from None
     return (), rates, dict(sorted(calibration.items()))
 
 

@@ -3,19 +3,32 @@
 One sample of one network at a time, all T steps in cache: the input projection is a gather of
 W_in rows at the sample's spike events, the readout projection adds a W_out row per hidden
 spike (spikes only), and the backward pass runs the adjoint recursions of `eisnn.model` in the
-same loop. Equations and adjoints are documented in `eisnn.model`; the tests check these kernels
-against an independent autograd implementation.
+same loop. Equations and adjoints are documented in `eisnn.model`; the glue that calls these
+kernels is `eisnn.backends.compiled`; the tests check them against an independent autograd
+implementation.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.extending import overload, register_jitable
 
-FAST_SIGMOID, EXPONENTIAL = 0, 1
+from . import surrogates
+
 # Reassociation and contraction let LLVM vectorise; no-NaN/no-inf flags are left out so that a
 # diverging network still produces the non-finite values that mark it diverged.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+# The surrogate formulas are plain Python (eisnn.surrogates): numba inlines them into the
+# backward kernel, where the kernel's fastmath flags apply to them.
+for _function in surrogates.JITTABLE:
+    register_jitable(inline="always", fastmath=_FASTMATH, error_model="numpy")(_function)
+
+
+@overload(surrogates.exp, inline="always")
+def _exp(x):
+    return lambda x: np.exp(x)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -73,7 +86,7 @@ def lif_backward(
     w_in, w_out, row_offsets, event_step, event_unit, spikes, voltage, grad_readout,
     alpha, beta, threshold, surrogate, surrogate_scale,
 ):
-    """∂L/∂W_in [K, n_in, H] and ∂L/∂W_out [K, H, O] from ∂L/∂U [K, B, T+1, O]."""
+    """∂L/∂W_in [K, n_in, H], ∂L/∂W_out [K, H, O] from ∂L/∂U [K, B, T+1, O] (`surrogate`: a kernel_code)."""
     n_networks, n_in, n_hidden = w_in.shape
     n_out = w_out.shape[2]
     batch_size, n_steps = spikes.shape[1], spikes.shape[2]
@@ -113,13 +126,7 @@ def lif_backward(
                     g = adj_out_syn[o]
                     for h in range(n_hidden):
                         grad_spike[h] += g * w_out_t[o, h]
-                if surrogate == FAST_SIGMOID:
-                    for h in range(n_hidden):
-                        x = abs(voltage[k, b, t, h] - threshold) * surrogate_scale + one
-                        slope[h] = one / (x * x)
-                else:
-                    for h in range(n_hidden):
-                        slope[h] = np.exp(-abs(voltage[k, b, t, h] - threshold) * surrogate_scale)
+                surrogates.fill_slopes(surrogate, slope, voltage[k, b, t], threshold, surrogate_scale, one)
                 n_spikes = 0
                 for h in range(n_hidden):
                     fired = spikes[k, b, t, h]

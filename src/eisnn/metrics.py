@@ -1,4 +1,4 @@
-"""Per-run metrics from weight snapshots and the encoded test set (paper §4.3, SPEC §4).
+"""Per-run metrics from weight snapshots and the encoded test set (paper §4.3; files: docs/formats.md).
 
 Raster-level functions (no model needed) take hidden spike rasters ``[n_samples, T, H]``
 (bool or 0/1 integers) on the simulation grid, one bin = one step of ``dt_ms`` (1 ms):
@@ -10,72 +10,61 @@ Raster-level functions (no model needed) take hidden spike rasters ``[n_samples,
 - :func:`firing_rate_hz`, :func:`spike_counts_per_step`, :func:`isi_histogram`;
 - :func:`weight_histograms` — histograms of W_in and of the E and I rows of W_out.
 
-:func:`compute_run_metrics` simulates every ``weights_epoch-<e>.npz`` of a run directory on the
-test set (through ``eisnn.model.iter_activity``) and returns tidy tables;
-:func:`write_run_metrics` writes them to ``<run_dir>/metrics/*.csv`` (see docs/formats.md).
+:func:`compute_run_metrics` simulates every snapshot (:class:`eisnn.snapshot.Snapshot`) of a run
+directory on the test set (:func:`simulate_snapshot`, through ``eisnn.model.iter_activity``)
+and builds one tidy table per file from the sums it collects (:func:`summary_table`,
+:func:`activity_class_table`, …); :func:`write_run_metrics` writes them to
+``<run_dir>/metrics/*.csv`` (:data:`eisnn.layout.METRIC_FILES`, columns in docs/formats.md).
+Predictions follow the run's readout (:func:`eisnn.readout.predict`), as ``test_acc`` in
+``history.csv`` does.
 
-Populations: a constrained network has populations ``"E"`` and ``"I"`` (from the snapshot's
-``excitatory`` mask); a population with no neuron (the I population of 100:0) has no rows at
-all. An unconstrained network (``constrained`` False) has no E/I types: its hidden layer is one
-population ``"all"`` and its only Van Rossum category is ``"all-all"``.
+Populations (:func:`eisnn.snapshot.population_masks`): a constrained network has populations
+``"E"`` and ``"I"`` (from the snapshot's ``excitatory`` mask); a population with no neuron (the
+I population of 100:0) has no rows at all. An unconstrained network (``constrained`` False) has
+no E/I types: its hidden layer is one population ``"all"`` and its only Van Rossum category is
+``"all-all"``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from eisnn.io import write_csv_atomic
+from eisnn.layout import METRIC_FILES, RunFiles
+from eisnn.model import iter_activity
+from eisnn.params import ModelConfig
+from eisnn.readout import predict
+from eisnn.snapshot import Snapshot, load_snapshots, population_masks
 
 log = logging.getLogger(__name__)
 
 DT_MS = 1.0
-"""Simulation step in milliseconds (SPEC §1)."""
-
-SNAPSHOT_PATTERN = re.compile(r"^weights_epoch-(\d+)\.npz$")
-
-METRIC_FILES = {
-    "summary": "summary.csv",
-    "activity_class": "activity_class.csv",
-    "activity_population": "activity_population.csv",
-    "spikes_per_step": "spikes_per_step.csv",
-    "van_rossum": "van_rossum.csv",
-    "isi": "isi.csv",
-    "weights_hist": "weights_hist.csv",
-}
-"""Table name -> file name under ``<run_dir>/metrics/``."""
+"""Simulation step in milliseconds (paper §4.1: 1 ms time steps)."""
 
 VR_CHUNK = 256
 """Samples per Gram-matrix chunk in the Van Rossum computation (about 20 MB of float64 each)."""
 
-
-# ---------------------------------------------------------------------------------------------
-# Populations
-# ---------------------------------------------------------------------------------------------
-
-
-def population_labels(excitatory: np.ndarray, constrained: bool = True) -> np.ndarray:
-    """Population label of each hidden neuron: ``"E"``/``"I"``, or ``"all"`` if unconstrained."""
-    excitatory = np.asarray(excitatory, dtype=bool)
-    if not constrained:
-        return np.full(excitatory.shape, "all", dtype=object)
-    return np.where(excitatory, "E", "I").astype(object)
-
-
-def population_masks(excitatory: np.ndarray, constrained: bool = True) -> dict[str, np.ndarray]:
-    """Ordered ``{population: bool mask [H]}``, only for populations with at least one neuron."""
-    labels = population_labels(excitatory, constrained)
-    order = ("E", "I") if constrained else ("all",)
-    return {pop: labels == pop for pop in order if np.any(labels == pop)}
+COLUMNS = {
+    "summary": ["epoch", "weights_finite", "n_samples", "accuracy", "hidden_firing_rate_hz", "spikes_per_image",
+                "percent_excitatory", "n_vr_samples"],
+    "activity_class": ["epoch", "class", "n_images", "accuracy", "spikes_per_image", "percent_excitatory"],
+    "activity_population": ["epoch", "class", "population", "n_neurons", "n_images", "spike_count",
+                            "spikes_per_image", "firing_rate_hz"],
+    "spikes_per_step": ["epoch", "class", "population", "step", "time_ms", "n_images", "spike_count",
+                        "spikes_per_image"],
+    "van_rossum": ["epoch", "category", "distance", "n_pairs", "n_samples", "tau_ms"],
+    "isi": ["epoch", "class", "population", "isi_ms", "frequency_hz", "count"],
+    "weights_hist": ["epoch", "matrix", "bin", "bin_left", "bin_right", "count"],
+}
+"""Columns of each metrics table (:data:`eisnn.layout.METRIC_FILES`), in file order."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,34 +184,38 @@ def population_distance_means(
     """
     dist = np.asarray(distance_matrix, dtype=np.float64)
     masks = population_masks(excitatory, constrained)
-    pops = list(masks)
     out: dict[str, float] = {}
-    for i, pa in enumerate(pops):
-        for pb in pops[i:]:
-            block = dist[np.ix_(masks[pa], masks[pb])]
-            if pa == pb:
-                n = block.shape[0]
-                if n < 2:
-                    continue
-                values = block[np.triu_indices(n, k=1)]
-            else:
-                values = block.ravel()
-            if values.size:
-                out[f"{pa}-{pb}"] = float(values.mean())
+    for pa, pb in _population_pairs(masks):
+        block = dist[np.ix_(masks[pa], masks[pb])]
+        if pa == pb:
+            n = block.shape[0]
+            if n < 2:
+                continue
+            values = block[np.triu_indices(n, k=1)]
+        else:
+            values = block.ravel()
+        if values.size:
+            out[f"{pa}-{pb}"] = float(values.mean())
     return out
 
 
 def population_pair_counts(excitatory: np.ndarray, constrained: bool = True) -> dict[str, int]:
     """Number of unordered pairs a ≠ b in each category present."""
     counts = {pop: int(mask.sum()) for pop, mask in population_masks(excitatory, constrained).items()}
-    pops = list(counts)
     out = {}
+    for pa, pb in _population_pairs(counts):
+        n = counts[pa] * (counts[pa] - 1) // 2 if pa == pb else counts[pa] * counts[pb]
+        if n > 0:
+            out[f"{pa}-{pb}"] = n
+    return out
+
+
+def _population_pairs(populations: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """The pair categories of ordered populations: (E, E), (E, I), (I, I); or (all, all)."""
+    pops = list(populations)
     for i, pa in enumerate(pops):
         for pb in pops[i:]:
-            n = counts[pa] * (counts[pa] - 1) // 2 if pa == pb else counts[pa] * counts[pb]
-            if n > 0:
-                out[f"{pa}-{pb}"] = n
-    return out
+            yield pa, pb
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,58 +277,14 @@ def isi_histogram(rasters, neuron_mask=None) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SnapshotWeights:
-    """The arrays of one ``weights_epoch-<e>.npz`` file (docs/architecture.md)."""
-
-    epoch: int
-    w_in: np.ndarray
-    w_out: np.ndarray
-    excitatory: np.ndarray
-    constrained: bool
-
-    @property
-    def finite(self) -> bool:
-        return bool(np.isfinite(self.w_in).all() and np.isfinite(self.w_out).all())
-
-    def matrices(self) -> dict[str, np.ndarray]:
-        """Flattened weights by name: ``w_in`` and the W_out rows of each population."""
-        out = {"w_in": self.w_in.ravel()}
-        for pop, mask in population_masks(self.excitatory, self.constrained).items():
-            out[f"w_out_{pop}"] = self.w_out[mask].ravel()
-        return out
-
-
-def load_snapshot_weights(path: str | Path) -> SnapshotWeights:
-    """Read a ``weights_epoch-<e>.npz`` snapshot."""
-    with np.load(path) as z:
-        return SnapshotWeights(
-            epoch=int(z["epoch"]),
-            w_in=np.asarray(z["w_in"]),
-            w_out=np.asarray(z["w_out"]),
-            excitatory=np.asarray(z["excitatory"], dtype=bool),
-            constrained=bool(z["constrained"]),
-        )
-
-
-def snapshot_paths(run_dir: str | Path) -> dict[int, Path]:
-    """``{epoch: path}`` of the ``weights_epoch-<e>.npz`` files in ``run_dir``, by epoch."""
-    found = {}
-    for path in Path(run_dir).iterdir():
-        m = SNAPSHOT_PATTERN.match(path.name)
-        if m:
-            found[int(m.group(1))] = path
-    return dict(sorted(found.items()))
-
-
-def weight_histograms(snapshots: Sequence[SnapshotWeights], n_bins: int = 50) -> pd.DataFrame:
+def weight_histograms(snapshots: Sequence[Snapshot], n_bins: int = 50) -> pd.DataFrame:
     """Histograms of each weight matrix at each snapshot, with bins shared across snapshots.
 
-    Matrices: ``w_in``, ``w_out_E`` (rows of E neurons), ``w_out_I`` (rows of I neurons), or
-    ``w_out_all`` for unconstrained networks; an empty population has no rows. For each matrix
-    the ``n_bins`` equal bins span [min, max] over all snapshots (non-finite weights ignored),
-    so snapshots are directly comparable; the last bin is closed. Columns: ``epoch, matrix,
-    bin, bin_left, bin_right, count``.
+    Matrices (:meth:`eisnn.snapshot.Snapshot.matrices`): ``w_in``, ``w_out_E`` (rows of E
+    neurons), ``w_out_I`` (rows of I neurons), or ``w_out_all`` for unconstrained networks; an
+    empty population has no rows. For each matrix the ``n_bins`` equal bins span [min, max] over
+    all snapshots (non-finite weights ignored), so snapshots are directly comparable; the last
+    bin is closed. Columns: ``epoch, matrix, bin, bin_left, bin_right, count``.
     """
     by_matrix: dict[str, list[tuple[int, np.ndarray]]] = {}
     for snap in snapshots:
@@ -355,53 +304,129 @@ def weight_histograms(snapshots: Sequence[SnapshotWeights], n_bins: int = 50) ->
             counts, _ = np.histogram(values, bins=edges)
             for k in range(n_bins):
                 rows.append((epoch, name, k, edges[k], edges[k + 1], int(counts[k])))
-    return pd.DataFrame(rows, columns=["epoch", "matrix", "bin", "bin_left", "bin_right", "count"])
+    return pd.DataFrame(rows, columns=COLUMNS["weights_hist"])
 
 
 # ---------------------------------------------------------------------------------------------
-# Whole-run metrics
+# Whole-run metrics: simulation and accumulation
 # ---------------------------------------------------------------------------------------------
 
 
-class _SnapshotAccumulator:
-    """Sums over batches of one snapshot's simulation, by class and population."""
+@dataclass(frozen=True)
+class EvaluationGrid:
+    """What every snapshot of a run is simulated on: the test labels, the steps, the VR subset."""
 
-    def __init__(self, n_steps, n_classes, masks: Mapping[str, np.ndarray], vr: VanRossumAccumulator | None):
-        self.n_steps = n_steps
-        self.n_classes = n_classes
-        self.masks = dict(masks)
-        pops = list(self.masks)
-        self.pop_index = np.zeros(next(iter(self.masks.values())).shape[0], dtype=np.int64)
-        for i, pop in enumerate(pops):
-            self.pop_index[self.masks[pop]] = i
-        self.n_images = np.zeros(n_classes, dtype=np.int64)
-        self.n_correct = np.zeros(n_classes, dtype=np.int64)
-        self.spikes_step = np.zeros((len(pops), n_classes, n_steps), dtype=np.int64)
-        self.isi = np.zeros((len(pops), n_classes, n_steps), dtype=np.int64)
-        self.vr = vr
+    labels: np.ndarray
+    """int64 [n_samples] test labels."""
+    n_steps: int
+    n_classes: int
+    vr_selected: np.ndarray
+    """bool [n_samples]: the samples of the Van Rossum average."""
+    dt_ms: float
+    tau_ms: float
+
+    @classmethod
+    def of(cls, test_data, max_samples: int | None, vr_seed: int, dt_ms: float, tau_ms: float) -> EvaluationGrid:
+        """The grid of an ``eisnn.data.SpikeDataset`` (``labels``, ``n_steps``, ``n_classes``).
+
+        The Van Rossum subset: ``max_samples`` samples drawn without replacement with
+        ``numpy.random.default_rng(vr_seed)``; all samples if None or ≥ n_samples.
+        """
+        labels = np.asarray(test_data.labels, dtype=np.int64)
+        n_samples = int(labels.size)
+        if max_samples is None or max_samples >= n_samples:
+            vr_indices = np.arange(n_samples)
+        else:
+            rng = np.random.default_rng(vr_seed)
+            vr_indices = np.sort(rng.choice(n_samples, size=int(max_samples), replace=False))
+        vr_selected = np.zeros(n_samples, dtype=bool)
+        vr_selected[vr_indices] = True
+        return cls(labels, int(test_data.n_steps), int(test_data.n_classes), vr_selected, dt_ms, tau_ms)
 
     @property
-    def spikes(self) -> np.ndarray:
-        """Total spikes [n_populations, n_classes]."""
-        return self.spikes_step.sum(axis=2)
+    def n_samples(self) -> int:
+        return int(self.labels.size)
+
+    @property
+    def seconds_per_image(self) -> float:
+        return self.n_steps * self.dt_ms * 1e-3
+
+
+class SnapshotActivity:
+    """Sums over the test set of one snapshot's simulation, by class and population.
+
+    ``n_images`` / ``n_correct`` [C]; ``spikes_step`` and ``isi`` [P, C, T] (ISI index k = k
+    steps); ``vr`` the Van Rossum accumulator of the selected samples (None if none is).
+    Predictions follow ``readout`` (:func:`eisnn.readout.predict`).
+    """
+
+    def __init__(self, snapshot: Snapshot, grid: EvaluationGrid, readout: str):
+        self.snapshot = snapshot
+        self.grid = grid
+        self.readout = readout
+        self.masks = snapshot.populations
+        n_hidden = snapshot.w_in.shape[1]
+        self.pop_index = np.zeros(n_hidden, dtype=np.int64)
+        for i, mask in enumerate(self.masks.values()):
+            self.pop_index[mask] = i
+        shape = (len(self.masks), grid.n_classes, grid.n_steps)
+        self.n_images = np.zeros(grid.n_classes, dtype=np.int64)
+        self.n_correct = np.zeros(grid.n_classes, dtype=np.int64)
+        self.spikes_step = np.zeros(shape, dtype=np.int64)
+        self.isi = np.zeros(shape, dtype=np.int64)
+        self.vr = (
+            VanRossumAccumulator(grid.n_steps, n_hidden, grid.tau_ms / grid.dt_ms) if grid.vr_selected.any() else None
+        )
 
     def add(self, labels, hidden, output, vr_mask) -> None:
+        """Add one batch: labels [B], hidden raster [B, T, H], readout traces [B, T+1, O]."""
         hidden = np.asarray(hidden).astype(bool, copy=False)
         labels = np.asarray(labels, dtype=np.int64)
-        pred = np.asarray(output).max(axis=1).argmax(axis=-1)
-        self.n_images += np.bincount(labels, minlength=self.n_classes)
-        self.n_correct += np.bincount(labels[pred == labels], minlength=self.n_classes)
-        onehot = np.zeros((self.n_classes, labels.size), dtype=np.float64)
+        n_classes, n_steps = self.grid.n_classes, self.grid.n_steps
+        pred = predict(output, self.readout, time_axis=1)
+        self.n_images += np.bincount(labels, minlength=n_classes)
+        self.n_correct += np.bincount(labels[pred == labels], minlength=n_classes)
+        onehot = np.zeros((n_classes, labels.size), dtype=np.float64)
         onehot[labels, np.arange(labels.size)] = 1.0
         for i, mask in enumerate(self.masks.values()):
             per_step = hidden[:, :, mask].sum(axis=2, dtype=np.int64)  # [B, T]
             by_class = onehot @ per_step.astype(np.float64)  # exact: integer counts < 2**53
             self.spikes_step[i] += np.rint(by_class).astype(np.int64)
         b, h, isi = _isi_events(hidden)
-        key = (self.pop_index[h] * self.n_classes + labels[b]) * self.n_steps + isi
+        key = (self.pop_index[h] * n_classes + labels[b]) * n_steps + isi
         self.isi += np.bincount(key, minlength=self.isi.size).reshape(self.isi.shape)
         if self.vr is not None and np.any(vr_mask):
             self.vr.add(hidden[vr_mask])
+
+    @property
+    def populations(self) -> list[str]:
+        return list(self.masks)
+
+    @property
+    def spikes(self) -> np.ndarray:
+        """Total spikes [n_populations, n_classes]."""
+        return self.spikes_step.sum(axis=2)
+
+    @property
+    def excitatory_spikes(self) -> np.ndarray:
+        """Spikes of the E population by class [C] (zeros without E neurons)."""
+        pops = self.populations
+        return self.spikes[pops.index("E")] if "E" in pops else np.zeros(self.grid.n_classes, np.int64)
+
+
+def simulate_snapshot(
+    snapshot: Snapshot, test_data, grid: EvaluationGrid, model_config: ModelConfig, batch_size: int = 1000
+) -> SnapshotActivity:
+    """Simulate ``snapshot`` on every test sample (``eisnn.model.iter_activity``) and sum its activity."""
+    activity = SnapshotActivity(snapshot, grid, model_config.readout)
+    for indices, hidden, output in iter_activity(snapshot, test_data, batch_size, model_config):
+        indices = np.asarray(indices, dtype=np.int64)
+        activity.add(grid.labels[indices], hidden, output, grid.vr_selected[indices])
+    if int(activity.n_images.sum()) != grid.n_samples:
+        raise RuntimeError(
+            f"iter_activity yielded {int(activity.n_images.sum())} samples, expected {grid.n_samples}"
+        )
+    return activity
 
 
 def compute_run_metrics(
@@ -409,7 +434,7 @@ def compute_run_metrics(
     test_data,
     max_samples: int | None = None,
     batch_size: int = 1000,
-    model_config=None,
+    model_config: ModelConfig | None = None,
     *,
     tau_ms: float = 1.0,
     dt_ms: float | None = None,
@@ -419,139 +444,59 @@ def compute_run_metrics(
     """Simulate every snapshot of ``run_dir`` on ``test_data`` and return the metric tables.
 
     ``test_data`` is an ``eisnn.data.SpikeDataset`` (uses ``labels``, ``n_steps``,
-    ``n_classes``, ``n_samples``). Activity, accuracy and ISIs use all samples. The Van Rossum
-    average uses ``max_samples`` samples drawn without replacement with
-    ``numpy.random.default_rng(vr_seed)`` (all samples if None or ≥ n_samples), the same subset
-    for every snapshot. Snapshots whose weights are not finite (diverged runs) are not
-    simulated; they appear in ``summary`` with ``weights_finite`` False and NaN metrics.
-    ``dt_ms`` defaults to ``model_config.dt_ms`` (1 ms); ``tau_ms`` is the Van Rossum τ.
+    ``n_classes``, ``n_samples``). Activity, accuracy and ISIs use all samples; the Van Rossum
+    average uses the subset of :meth:`EvaluationGrid.of` (``max_samples``, ``vr_seed``), the
+    same for every snapshot. Snapshots whose weights are not finite (diverged runs) are not simulated;
+    they appear in ``summary`` with ``weights_finite`` False and NaN metrics. ``model_config``
+    (default ``ModelConfig()``) gives the neuron constants and the readout that decides the
+    predictions; ``dt_ms`` defaults to its ``dt_ms``; ``tau_ms`` is the Van Rossum τ.
 
-    Returns the tables named in :data:`METRIC_FILES` (columns in docs/formats.md).
+    Returns the tables named in :data:`eisnn.layout.METRIC_FILES` (columns in docs/formats.md).
     """
-    model = importlib.import_module("eisnn.model")
-    if model_config is None:
-        model_config = model.ModelConfig()
-    if dt_ms is None:
-        dt_ms = float(getattr(model_config, "dt_ms", DT_MS))
-    paths = snapshot_paths(run_dir)
-    if not paths:
+    model_config = model_config if model_config is not None else ModelConfig()
+    dt_ms = float(model_config.dt_ms) if dt_ms is None else dt_ms
+    snapshots = load_snapshots(run_dir)
+    if not snapshots:
         raise FileNotFoundError(f"no weights_epoch-<e>.npz snapshot in {run_dir}")
-
-    labels_all = np.asarray(test_data.labels, dtype=np.int64)
-    n_samples = int(labels_all.size)
-    n_steps = int(test_data.n_steps)
-    n_classes = int(test_data.n_classes)
-    if max_samples is None or max_samples >= n_samples:
-        vr_indices = np.arange(n_samples)
-    else:
-        rng = np.random.default_rng(vr_seed)
-        vr_indices = np.sort(rng.choice(n_samples, size=int(max_samples), replace=False))
-    vr_selected = np.zeros(n_samples, dtype=bool)
-    vr_selected[vr_indices] = True
-    seconds_per_image = n_steps * dt_ms * 1e-3
-
-    summary, act_class, act_pop, per_step, vr_rows, isi_rows = [], [], [], [], [], []
-    weights = []
-    for epoch, path in paths.items():
-        snap = load_snapshot_weights(path)
-        weights.append(snap)
-        if not snap.finite:
-            log.warning("%s: non-finite weights, snapshot not simulated", path)
-            summary.append(_summary_row(epoch, n_samples, False))
-            continue
-        n_hidden = snap.w_in.shape[1]
-        masks = population_masks(snap.excitatory, snap.constrained)
-        vr = VanRossumAccumulator(n_steps, n_hidden, tau_ms / dt_ms) if vr_indices.size else None
-        acc = _SnapshotAccumulator(n_steps, n_classes, masks, vr)
-        snapshot = model.load_snapshot(path)
-        for indices, hidden, output in model.iter_activity(snapshot, test_data, batch_size, model_config):
-            indices = np.asarray(indices, dtype=np.int64)
-            acc.add(labels_all[indices], hidden, output, vr_selected[indices])
-        if int(acc.n_images.sum()) != n_samples:
-            raise RuntimeError(
-                f"iter_activity yielded {int(acc.n_images.sum())} samples, expected {n_samples}"
-            )
-
-        pops = list(masks)
-        n_neurons = {pop: int(m.sum()) for pop, m in masks.items()}
-        total_by_class = acc.spikes.sum(axis=0)  # [C]
-        e_by_class = acc.spikes[pops.index("E")] if "E" in pops else np.zeros(n_classes, np.int64)
-        pct_e_by_class = _percent_excitatory(e_by_class, total_by_class, snap.constrained)
-        for c in range(n_classes):
-            n_img = int(acc.n_images[c])
-            act_class.append(
-                {
-                    "epoch": epoch,
-                    "class": c,
-                    "n_images": n_img,
-                    "accuracy": acc.n_correct[c] / n_img if n_img else np.nan,
-                    "spikes_per_image": total_by_class[c] / n_img if n_img else np.nan,
-                    "percent_excitatory": pct_e_by_class[c],
-                }
-            )
-            for i, pop in enumerate(pops):
-                count = int(acc.spikes[i, c])
-                act_pop.append(
-                    {
-                        "epoch": epoch,
-                        "class": c,
-                        "population": pop,
-                        "n_neurons": n_neurons[pop],
-                        "n_images": n_img,
-                        "spike_count": count,
-                        "spikes_per_image": count / n_img if n_img else np.nan,
-                        "firing_rate_hz": count / (n_img * n_neurons[pop] * seconds_per_image)
-                        if n_img
-                        else np.nan,
-                    }
-                )
-                for t in range(n_steps):
-                    n_sp = int(acc.spikes_step[i, c, t])
-                    per_step.append((epoch, c, pop, t, t * dt_ms, n_img, n_sp, n_sp / n_img if n_img else np.nan))
-                for k in range(1, n_steps):
-                    isi_rows.append((epoch, c, pop, k * dt_ms, 1000.0 / (k * dt_ms), int(acc.isi[i, c, k])))
-
-        total = int(acc.spikes.sum())
-        e_total = int(e_by_class.sum())
-        row = _summary_row(epoch, n_samples, True)
-        row.update(
-            accuracy=acc.n_correct.sum() / n_samples,
-            hidden_firing_rate_hz=total / (n_hidden * n_samples * seconds_per_image),
-            spikes_per_image=total / n_samples,
-            percent_excitatory=_percent_excitatory(np.array([e_total]), np.array([total]), snap.constrained)[0],
-            n_vr_samples=vr.n_samples if vr is not None else 0,
-        )
-        summary.append(row)
-        if vr is not None:
-            means = population_distance_means(vr.mean(), snap.excitatory, snap.constrained)
-            pairs = population_pair_counts(snap.excitatory, snap.constrained)
-            for category, value in means.items():
-                vr_rows.append((epoch, category, value, pairs[category], vr.n_samples, tau_ms))
-
+    grid = EvaluationGrid.of(test_data, max_samples, vr_seed, dt_ms, tau_ms)
+    activities = {}
+    for epoch, snapshot in snapshots.items():
+        if snapshot.finite:
+            activities[epoch] = simulate_snapshot(snapshot, test_data, grid, model_config, batch_size)
+        else:
+            log.warning("%s: non-finite weights, snapshot not simulated", RunFiles(run_dir).snapshot(epoch))
     return {
-        "summary": pd.DataFrame(summary, columns=list(_summary_row(0, 0, True))),
-        "activity_class": pd.DataFrame(
-            act_class,
-            columns=["epoch", "class", "n_images", "accuracy", "spikes_per_image", "percent_excitatory"],
-        ),
-        "activity_population": pd.DataFrame(
-            act_pop,
-            columns=["epoch", "class", "population", "n_neurons", "n_images", "spike_count",
-                     "spikes_per_image", "firing_rate_hz"],
-        ),
-        "spikes_per_step": pd.DataFrame(
-            per_step,
-            columns=["epoch", "class", "population", "step", "time_ms", "n_images", "spike_count",
-                     "spikes_per_image"],
-        ),
-        "van_rossum": pd.DataFrame(
-            vr_rows, columns=["epoch", "category", "distance", "n_pairs", "n_samples", "tau_ms"]
-        ),
-        "isi": pd.DataFrame(
-            isi_rows, columns=["epoch", "class", "population", "isi_ms", "frequency_hz", "count"]
-        ),
-        "weights_hist": weight_histograms(weights, n_bins=n_weight_bins),
+        "summary": summary_table(snapshots, activities, grid),
+        "activity_class": activity_class_table(activities),
+        "activity_population": activity_population_table(activities),
+        "spikes_per_step": spikes_per_step_table(activities),
+        "van_rossum": van_rossum_table(activities),
+        "isi": isi_table(activities),
+        "weights_hist": weight_histograms(list(snapshots.values()), n_bins=n_weight_bins),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-run metrics: one builder per table (rows by epoch, class, population, step)
+# ---------------------------------------------------------------------------------------------
+
+Activities = Mapping[int, SnapshotActivity]
+"""``{snapshot epoch: activity}`` of the simulated (finite) snapshots, by epoch."""
+
+
+def _per_image(count, n_images):
+    return count / n_images if n_images else np.nan
+
+
+def _percent_excitatory(e_spikes: np.ndarray, total_spikes: np.ndarray, constrained: bool) -> np.ndarray:
+    """100·E/(E+I); NaN where no spike or for unconstrained networks."""
+    e = np.asarray(e_spikes, dtype=np.float64)
+    tot = np.asarray(total_spikes, dtype=np.float64)
+    out = np.full(tot.shape, np.nan)
+    if constrained:
+        ok = tot > 0
+        out[ok] = 100.0 * e[ok] / tot[ok]
+    return out
 
 
 def _summary_row(epoch: int, n_samples: int, finite: bool) -> dict:
@@ -567,25 +512,121 @@ def _summary_row(epoch: int, n_samples: int, finite: bool) -> dict:
     }
 
 
-def _percent_excitatory(e_spikes: np.ndarray, total_spikes: np.ndarray, constrained: bool) -> np.ndarray:
-    """100·E/(E+I); NaN where no spike or for unconstrained networks."""
-    e = np.asarray(e_spikes, dtype=np.float64)
-    tot = np.asarray(total_spikes, dtype=np.float64)
-    out = np.full(tot.shape, np.nan)
-    if constrained:
-        ok = tot > 0
-        out[ok] = 100.0 * e[ok] / tot[ok]
-    return out
+def summary_table(snapshots: Mapping[int, Snapshot], activities: Activities, grid: EvaluationGrid) -> pd.DataFrame:
+    """``summary.csv``: one row per snapshot; NaN metrics for the snapshots not simulated."""
+    rows = []
+    for epoch in snapshots:
+        row = _summary_row(epoch, grid.n_samples, epoch in activities)
+        if epoch in activities:
+            act = activities[epoch]
+            total = int(act.spikes.sum())
+            e_total = int(act.excitatory_spikes.sum())
+            n_hidden = act.snapshot.w_in.shape[1]
+            row.update(
+                accuracy=act.n_correct.sum() / grid.n_samples,
+                hidden_firing_rate_hz=total / (n_hidden * grid.n_samples * grid.seconds_per_image),
+                spikes_per_image=total / grid.n_samples,
+                percent_excitatory=_percent_excitatory(
+                    np.array([e_total]), np.array([total]), act.snapshot.constrained
+                )[0],
+                n_vr_samples=act.vr.n_samples if act.vr is not None else 0,
+            )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS["summary"])
+
+
+def activity_class_table(activities: Activities) -> pd.DataFrame:
+    """``activity_class.csv``: accuracy, spikes per image and % excitatory per (epoch, class)."""
+    rows = []
+    for epoch, act in activities.items():
+        total_by_class = act.spikes.sum(axis=0)
+        percent = _percent_excitatory(act.excitatory_spikes, total_by_class, act.snapshot.constrained)
+        for c in range(act.grid.n_classes):
+            n_img = int(act.n_images[c])
+            rows.append({
+                "epoch": epoch,
+                "class": c,
+                "n_images": n_img,
+                "accuracy": _per_image(act.n_correct[c], n_img),
+                "spikes_per_image": _per_image(total_by_class[c], n_img),
+                "percent_excitatory": percent[c],
+            })
+    return pd.DataFrame(rows, columns=COLUMNS["activity_class"])
+
+
+def _by_class_and_population(activities: Activities):
+    """(epoch, activity, class, n_images, population index, population) in table order."""
+    for epoch, act in activities.items():
+        for c in range(act.grid.n_classes):
+            n_img = int(act.n_images[c])
+            for i, pop in enumerate(act.populations):
+                yield epoch, act, c, n_img, i, pop
+
+
+def activity_population_table(activities: Activities) -> pd.DataFrame:
+    """``activity_population.csv``: spikes and firing rate per (epoch, class, population)."""
+    rows = []
+    for epoch, act, c, n_img, i, pop in _by_class_and_population(activities):
+        count = int(act.spikes[i, c])
+        n_neurons = int(act.masks[pop].sum())
+        rows.append({
+            "epoch": epoch,
+            "class": c,
+            "population": pop,
+            "n_neurons": n_neurons,
+            "n_images": n_img,
+            "spike_count": count,
+            "spikes_per_image": _per_image(count, n_img),
+            "firing_rate_hz": count / (n_img * n_neurons * act.grid.seconds_per_image) if n_img else np.nan,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS["activity_population"])
+
+
+def spikes_per_step_table(activities: Activities) -> pd.DataFrame:
+    """``spikes_per_step.csv``: spikes per (epoch, class, population, step)."""
+    rows = []
+    for epoch, act, c, n_img, i, pop in _by_class_and_population(activities):
+        for t in range(act.grid.n_steps):
+            n_sp = int(act.spikes_step[i, c, t])
+            rows.append((epoch, c, pop, t, t * act.grid.dt_ms, n_img, n_sp, _per_image(n_sp, n_img)))
+    return pd.DataFrame(rows, columns=COLUMNS["spikes_per_step"])
+
+
+def isi_table(activities: Activities) -> pd.DataFrame:
+    """``isi.csv``: ISI counts per (epoch, class, population, ISI of 1 … T−1 steps)."""
+    rows = []
+    for epoch, act, c, n_img, i, pop in _by_class_and_population(activities):
+        dt_ms = act.grid.dt_ms
+        for k in range(1, act.grid.n_steps):
+            rows.append((epoch, c, pop, k * dt_ms, 1000.0 / (k * dt_ms), int(act.isi[i, c, k])))
+    return pd.DataFrame(rows, columns=COLUMNS["isi"])
+
+
+def van_rossum_table(activities: Activities) -> pd.DataFrame:
+    """``van_rossum.csv``: mean distance per (epoch, pair category) over the selected samples."""
+    rows = []
+    for epoch, act in activities.items():
+        if act.vr is None:
+            continue
+        snap = act.snapshot
+        means = population_distance_means(act.vr.mean(), snap.excitatory, snap.constrained)
+        pairs = population_pair_counts(snap.excitatory, snap.constrained)
+        for category, value in means.items():
+            rows.append((epoch, category, value, pairs[category], act.vr.n_samples, act.grid.tau_ms))
+    return pd.DataFrame(rows, columns=COLUMNS["van_rossum"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
 
 
 def write_run_metrics(run_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
-    """Write each table atomically to ``<run_dir>/metrics/<file>`` (see :data:`METRIC_FILES`)."""
-    out_dir = Path(run_dir) / "metrics"
+    """Write each table atomically to ``<run_dir>/metrics/<file>`` (:data:`eisnn.layout.METRIC_FILES`)."""
+    files = RunFiles(run_dir)
     written = {}
     for name, frame in tables.items():
-        if name not in METRIC_FILES:
-            raise KeyError(f"unknown metrics table {name!r}; expected one of {sorted(METRIC_FILES)}")
-        path = out_dir / METRIC_FILES[name]
+        path = files.metric(name)
         write_csv_atomic(path, frame)
         written[name] = path
     return written
@@ -593,9 +634,5 @@ def write_run_metrics(run_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -
 
 def read_run_metrics(run_dir: str | Path) -> dict[str, pd.DataFrame]:
     """Read back the metric CSVs present under ``<run_dir>/metrics/``."""
-    out_dir = Path(run_dir) / "metrics"
-    return {
-        name: pd.read_csv(out_dir / fname)
-        for name, fname in METRIC_FILES.items()
-        if (out_dir / fname).exists()
-    }
+    files = RunFiles(run_dir)
+    return {name: pd.read_csv(files.metric(name)) for name in METRIC_FILES if files.metric(name).exists()}

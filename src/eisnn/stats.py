@@ -1,12 +1,13 @@
-"""Aggregation across runs and the statistics of the paper (SPEC §3, §5).
+"""Aggregation across runs and the statistics of the paper (paper §2; file formats in docs/formats.md).
 
 - :func:`collect_run_table` — one row per run: parameters, accuracies, success and divergence
   flags, initial firing rate, Van Rossum distances before and after training.
-- :func:`ttests_vs_reference` — each E:I ratio against 100:0 at each noise level (Fig 2c-e) or
-  each target initial rate (``fmnist_rate``):
+- :func:`ttests_vs_reference` — each E:I ratio against 100:0 at each noise level (Fig 2c-e,
+  paper §2.2) or each target initial rate (``fmnist_rate``, :func:`is_rate_table`):
   mean difference, Welch (default) or Student two-sided t-test, Holm-adjusted p, stars.
-- :func:`van_rossum_table` — Tables 2/3: per ratio × {pre-training, successful, failed}: mean
-  accuracy, median E-E/E-I/I-I distances, Kruskal–Wallis across the three categories, N, ε².
+- :func:`van_rossum_table` — Tables 2/3 (paper §2.5): per ratio × {pre-training, successful,
+  failed}: mean accuracy, median E-E/E-I/I-I distances, Kruskal–Wallis across the three
+  categories, N, ε².
 - :func:`write_stats` — all of it as CSV and Markdown (file formats in docs/formats.md).
 
 The test statistics are computed here from their textbook formulas (scipy only supplies the
@@ -26,13 +27,18 @@ import pandas as pd
 from scipy import stats as sps
 
 from eisnn.io import write_csv_atomic, write_text_atomic
+from eisnn.layout import STATS_FILES, RunFiles, ratio_label
 
 SUCCESS_RULES = {
     "fmnist": ("acc_peak", 0.50),
     "shd": ("acc_last25", 0.30),
     "synthetic": ("acc_peak", 0.50),
 }
-"""dataset -> (run-table column, threshold): success iff column > threshold and not diverged."""
+"""dataset -> (run-table column, threshold): success iff column > threshold and not diverged.
+
+Our reading of the paper's §2.3 ("successful networks (overall accuracy over 50%)"; Fig 3: > 50 %
+maximum overall accuracy) for Fashion-MNIST; the SHD threshold is ours (docs/formats.md, ``success``).
+"""
 
 VR_CATEGORIES = {"E-E": "ee", "E-I": "ei", "I-I": "ii", "all-all": "all"}
 """Van Rossum category (metrics/van_rossum.csv) -> column suffix in the run table."""
@@ -51,17 +57,8 @@ RUN_COLUMNS = [
 # ---------------------------------------------------------------------------------------------
 
 
-def ratio_label(ratio) -> str:
-    """``0.8`` -> ``"80:20"``; None/NaN -> ``"unconstrained"``."""
-    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
-        return "unconstrained"
-    e = round(100 * float(ratio), 6)
-    e_txt = f"{e:g}"
-    return f"{e_txt}:{round(100 - e, 6):g}"
-
-
 def success_rule(dataset: str) -> tuple[str, float]:
-    """(column, threshold) of SPEC §3's success definition for ``dataset``."""
+    """(column, threshold) of the success definition for ``dataset`` (:data:`SUCCESS_RULES`)."""
     try:
         return SUCCESS_RULES[dataset]
     except KeyError:
@@ -79,12 +76,12 @@ def _mean_last(values: np.ndarray, k: int) -> float:
 
 
 def _run_row(run_dir: Path, dataset: str) -> dict:
-    run_json = run_dir / "run.json"
-    if not run_json.exists():
-        raise FileNotFoundError(f"{run_json} is missing: the run is not complete")
-    info = json.loads(run_json.read_text())
+    files = RunFiles(run_dir)
+    if not files.run_json.exists():
+        raise FileNotFoundError(f"{files.run_json} is missing: the run is not complete")
+    info = json.loads(files.run_json.read_text())
     params = info.get("params", {})
-    history = pd.read_csv(run_dir / "history.csv").sort_values("epoch")
+    history = pd.read_csv(files.history).sort_values("epoch")
     acc = history["test_acc"].to_numpy(dtype=np.float64)
     finite = acc[np.isfinite(acc)]
     status = info.get("status")
@@ -114,14 +111,14 @@ def _run_row(run_dir: Path, dataset: str) -> dict:
     }
     column, threshold = success_rule(dataset)
     row["success"] = bool(not diverged and row[column] > threshold)
-    row.update(_metrics_columns(run_dir / "metrics"))
+    row.update(_metrics_columns(files))
     return row
 
 
-def _metrics_columns(metrics_dir: Path) -> dict:
+def _metrics_columns(files: RunFiles) -> dict:
     out = {col: float("nan") for col in RUN_COLUMNS if col.startswith("vr_")}
     out.update(acc_initial=float("nan"), initial_rate_hz=float("nan"), final_snapshot_epoch=float("nan"))
-    summary_path = metrics_dir / "summary.csv"
+    summary_path = files.metric("summary")
     if summary_path.exists():
         summary = pd.read_csv(summary_path).set_index("epoch")
         if 0 in summary.index:
@@ -129,7 +126,7 @@ def _metrics_columns(metrics_dir: Path) -> dict:
             out["initial_rate_hz"] = float(summary.loc[0, "hidden_firing_rate_hz"])
         if len(summary):
             out["final_snapshot_epoch"] = int(summary.index.max())
-    vr_path = metrics_dir / "van_rossum.csv"
+    vr_path = files.metric("van_rossum")
     if vr_path.exists() and summary_path.exists():
         vr = pd.read_csv(vr_path)
         for when, epoch in (("pre", 0), ("final", out["final_snapshot_epoch"])):
@@ -143,7 +140,7 @@ def collect_run_table(run_dirs: Iterable[str | Path], dataset: str) -> pd.DataFr
 
     Accuracies are fractions (0..1). ``acc_last10``/``acc_last25`` are means over the last 10/25
     epochs present in ``history.csv`` (all epochs if fewer; non-finite values ignored);
-    ``acc_peak`` is the maximum over epochs. ``success`` follows SPEC §3 for ``dataset``
+    ``acc_peak`` is the maximum over epochs. ``success`` follows the rule for ``dataset``
     (:data:`SUCCESS_RULES`); a diverged run (``status`` "diverged" or any ``diverged`` epoch)
     is never successful. Metric columns come from ``metrics/summary.csv`` and
     ``metrics/van_rossum.csv`` (NaN where absent): pre = snapshot epoch 0, final = the last
@@ -153,6 +150,18 @@ def collect_run_table(run_dirs: Iterable[str | Path], dataset: str) -> pd.DataFr
     rows = [_run_row(Path(d), dataset) for d in run_dirs]
     table = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return table.astype({"diverged": bool, "success": bool, "constrained": bool})
+
+
+def is_rate_table(table: pd.DataFrame) -> bool:
+    """True for a table of a target-rate experiment (run table, t-tests, a figure's table).
+
+    Such a table has a ``target_rate_hz`` column with a value: every run of a σ experiment has
+    NaN there (``runs.csv``), and t-tests grouped by σ_init have no such column. A table
+    without rows counts as one if it has the column (an empty experiment of either kind).
+    """
+    if "target_rate_hz" not in table.columns:
+        return False
+    return len(table) == 0 or bool(pd.to_numeric(table["target_rate_hz"], errors="coerce").notna().any())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +391,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_document(title: str, note: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``# title``, a paragraph, and the table."""
+    return f"# {title}\n\n{note}\n\n" + markdown_table(header, rows)
+
+
 def ttests_markdown(table: pd.DataFrame, by: Sequence[str], title: str) -> str:
     value = table["value"].iloc[0] if len(table) else ""
     is_acc = str(value).startswith("acc")
@@ -396,10 +410,9 @@ def ttests_markdown(table: pd.DataFrame, by: Sequence[str], title: str) -> str:
         for _, r in table.iterrows()
     ]
     test = table["test"].iloc[0] if len(table) else "welch"
-    intro = (f"# {title}\n\nTwo-sided {test.capitalize()} t-test of `{value}` for each ratio against "
-             "100:0; Holm adjustment over the ratios of one row group. Stars from the raw p: "
-             "* p<.05, ** p<.01, *** p<.001.\n\n")
-    return intro + markdown_table(header, rows)
+    note = (f"Two-sided {test.capitalize()} t-test of `{value}` for each ratio against 100:0; Holm "
+            "adjustment over the ratios of one row group. Stars from the raw p: * p<.05, ** p<.01, *** p<.001.")
+    return markdown_document(title, note, header, rows)
 
 
 def van_rossum_markdown(table: pd.DataFrame, title: str) -> str:
@@ -418,10 +431,9 @@ def van_rossum_markdown(table: pd.DataFrame, title: str) -> str:
                 f"{format_p(r['kw_p'])} ({r['n_networks']})",
             ]
         rows.append(row)
-    intro = (f"# {title}\n\nKruskal–Wallis test across the per-network mean E-E, E-I and I-I Van "
-             "Rossum distances; N = number of networks. Effect sizes and reasons for missing "
-             "p-values are in the CSV.\n\n")
-    return intro + markdown_table(header, rows)
+    note = ("Kruskal–Wallis test across the per-network mean E-E, E-I and I-I Van Rossum distances; "
+            "N = number of networks. Effect sizes and reasons for missing p-values are in the CSV.")
+    return markdown_document(title, note, header, rows)
 
 
 def write_stats(
@@ -437,26 +449,21 @@ def write_stats(
     t-tests: ``value`` (default ``acc_last10``, Fig 2) of each ratio against
     ``reference_ratio`` with Welch's (``test="welch"``) or Student's test, grouped by
     (``sigma_init``, ``noise_frac``), i.e. one family per noise level in the noise experiment and
-    per σ_init in the σ sweeps; in an experiment initialised by target rate (``target_rate_hz``
-    set, σ_init different for every run) by (``target_rate_hz``, ``noise_frac``): the ratios
-    compared at matched initial activity. Returns ``{name: path}``.
+    per σ_init in the σ sweeps; in an experiment initialised by target rate (:func:`is_rate_table`:
+    ``target_rate_hz`` set, σ_init different for every run) by (``target_rate_hz``,
+    ``noise_frac``): the ratios compared at matched initial activity. Returns ``{name: path}``
+    (file names: :data:`eisnn.layout.STATS_FILES`).
     """
     success_rule(dataset)
     out = Path(out_dir)
-    by_rate = "target_rate_hz" in run_table.columns and run_table["target_rate_hz"].notna().any()
-    by = [c for c in ("target_rate_hz" if by_rate else "sigma_init", "noise_frac") if c in run_table.columns]
+    level = "target_rate_hz" if is_rate_table(run_table) else "sigma_init"
+    by = [c for c in (level, "noise_frac") if c in run_table.columns]
     ttests = ttests_vs_reference(run_table, value=value, reference_ratio=reference_ratio, by=by, test=test)
     vr = van_rossum_table(run_table)
     title = f"{dataset}" + (
         f" — {run_table['experiment'].dropna().iloc[0]}" if run_table["experiment"].notna().any() else ""
     )
-    paths = {
-        "runs": out / "runs.csv",
-        "ttests": out / "ttests.csv",
-        "ttests_md": out / "ttests.md",
-        "van_rossum_table": out / "van_rossum_table.csv",
-        "van_rossum_table_md": out / "van_rossum_table.md",
-    }
+    paths = {name: out / file for name, file in STATS_FILES.items()}
     write_csv_atomic(paths["runs"], run_table)
     write_csv_atomic(paths["ttests"], ttests)
     write_text_atomic(paths["ttests_md"], ttests_markdown(ttests, by, f"t-tests against 100:0, {title}"))

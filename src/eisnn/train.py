@@ -1,205 +1,40 @@
 """Training of a pack of K runs in one process: Adam, noisy Dale-bounded updates, checkpoints.
 
 Each run keeps its own random streams (initialisation, data order, update noise), derived from
-its seed alone, so a run trained inside a pack equals the same run trained alone. All of a run's
-state is saved in its own `checkpoint.pt` after every epoch; a killed job resumes from there.
-Final outputs are written at the end, atomically, with `run.json` last.
+its seed alone (:mod:`eisnn.initial`), so a run trained inside a pack equals the same run
+trained alone. All of a run's state is saved in its own checkpoint after every epoch
+(:mod:`eisnn.checkpoint`); a killed job resumes from there. Final outputs are written at the
+end, atomically, with ``run.json`` last (:mod:`eisnn.outputs`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-import h5py
 import numpy as np
-import pandas as pd
 import torch
 
-from . import __version__
 from .calibration import calibrate_runs
-from .config import DEFAULT_CALIBRATION
+from .checkpoint import read_pack_checkpoints, write_checkpoint
 from .data import SpikeDataset, load_spikes
-from .io import atomic_path, write_csv_atomic, write_json_atomic
-from .model import (
-    ModelConfig,
-    dale_bound_,
-    forward_backward,
-    init_weights,
-    make_input_batch,
-    readout_kernel,
-    reference_weight_scale,
-    simulate,
-    stream_seed,
-)
-
-CHECKPOINT_FORMAT = 1
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "diverged"]
+from .initial import initial_network, stream_seed
+from .layout import RunFiles
+from .model import dale_bound_, forward_backward, make_input_batch, simulate
+from .outputs import json_attrs, provenance, remove_outputs, write_history, write_probe, write_run_json
+from .params import RunSpec, TrainOptions, fingerprint
+from .snapshot import Snapshot
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """The parameters that identify one training run.
-
-    The initial input-weight scale is either given (`sigma_init`) or asked for as an initial
-    hidden firing rate (`target_rate_hz`, with `sigma_init` None): `train_pack` then finds
-    σ_init by calibration (`eisnn.calibration.calibrate_runs`) before training. `calibration`
-    holds the calibration's settings (`n_samples`, `rel_tolerance`, `sigma_bounds`) and, once
-    calibrated, its whole record (the σ found, the rate reached, …); both become part of the
-    run's parameters (run.json, checkpoint fingerprint).
-    """
-
-    run_dir: Path
-    ratio: float | None
-    sigma_init: float | None
-    noise_frac: float
-    seed: int
-    experiment: str = ""
-    target_rate_hz: float | None = None
-    calibration: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "run_dir", Path(self.run_dir))
-        if self.ratio is not None and not 0.0 <= self.ratio <= 1.0:
-            raise ValueError(f"ratio must be in [0, 1] or None (unconstrained), got {self.ratio}")
-        if self.sigma_init is None and self.target_rate_hz is None:
-            raise ValueError(f"{self.run_dir}: give sigma_init or target_rate_hz")
-        if (
-            self.sigma_init is not None
-            and self.target_rate_hz is not None
-            and (self.calibration or {}).get("sigma_init") != self.sigma_init
-        ):
-            raise ValueError(
-                f"{self.run_dir}: give sigma_init or target_rate_hz, not both (a calibrated run carries the "
-                "calibration record whose sigma_init it uses)"
-            )
-        if self.sigma_init is not None and not self.sigma_init > 0:
-            raise ValueError(f"sigma_init must be > 0, got {self.sigma_init}")
-        if self.target_rate_hz is not None and not (math.isfinite(self.target_rate_hz) and self.target_rate_hz > 0):
-            raise ValueError(f"target_rate_hz must be a positive finite rate in Hz, got {self.target_rate_hz}")
-        if self.calibration is not None and self.target_rate_hz is None:
-            raise ValueError(f"{self.run_dir}: calibration settings need a target_rate_hz")
-        if not 0.0 <= self.noise_frac:
-            raise ValueError(f"noise_frac must be >= 0, got {self.noise_frac}")
-
-    @property
-    def has_sigma(self) -> bool:
-        """True when σ_init is known (given, or found for the target rate by calibration)."""
-        return self.sigma_init is not None
-
-    def params(self) -> dict[str, Any]:
-        params = {
-            "experiment": self.experiment,
-            "ratio": self.ratio,
-            "sigma_init": self.sigma_init,
-            "noise_frac": self.noise_frac,
-            "seed": self.seed,
-        }
-        if self.target_rate_hz is not None:
-            params["target_rate_hz"] = self.target_rate_hz
-            params["calibration"] = dict(self.calibration or {})
-        return params
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Training settings shared by the runs of a pack (SPEC §1 defaults)."""
-
-    epochs: int = 30
-    batch_size: int = 256
-    learning_rate: float = 2e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    n_hidden: int = 100
-    dt_ms: float = 1.0
-    tau_syn_ms: float = 5.0
-    tau_mem_ms: float = 10.0
-    threshold: float = 1.0
-    surrogate: str = "fast_sigmoid"
-    surrogate_scale: float = 100.0
-    readout: str = "max"
-    sigma_out: float | None = None
-    snapshot_epochs: tuple[int, ...] = (0, 1, 10, 30)
-    probe_samples: int = 16
-    device: str = "auto"
-    threads: int = 1
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
-        object.__setattr__(self, "snapshot_epochs", tuple(sorted({int(e) for e in self.snapshot_epochs})))
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1 or self.n_hidden < 1 or self.threads < 1:
-            raise ValueError("batch_size, n_hidden and threads must be >= 1")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        bad = [e for e in self.snapshot_epochs if not 0 <= e <= self.epochs]
-        if bad:
-            raise ValueError(f"snapshot_epochs {bad} lie outside 0..epochs ({self.epochs})")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        self.model_config()  # validates surrogate and readout
-
-    @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any]) -> "TrainOptions":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; allowed: {sorted(known)}")
-        values = dict(mapping)
-        if "snapshot_epochs" in values:
-            epochs = values.get("epochs", cls.epochs)
-            values["snapshot_epochs"] = tuple(epochs if e == "last" else e for e in values["snapshot_epochs"])
-        return cls(**values)
-
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(
-            dt_ms=self.dt_ms,
-            tau_syn_ms=self.tau_syn_ms,
-            tau_mem_ms=self.tau_mem_ms,
-            threshold=self.threshold,
-            surrogate=self.surrogate,
-            surrogate_scale=self.surrogate_scale,
-            readout=self.readout,
-        )
-
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _fingerprint(run: RunSpec, options: TrainOptions, data_attrs: Mapping[str, Any]) -> str:
-    """Hash of everything a checkpoint's validity depends on (not epochs, device or progress).
-
-    Of a calibration, the settings count (with the σ_init found, a run parameter), not what it
-    measured: spike counts may differ by a spike on another CPU without changing σ_init.
-    """
-    ignored = {"epochs", "snapshot_epochs", "probe_samples", "device", "threads", "progress"}
-    relevant = {k: v for k, v in options.as_dict().items() if k not in ignored}
-    params = run.params()
-    if "calibration" in params:
-        params["calibration"] = {key: params["calibration"].get(key) for key in sorted(DEFAULT_CALIBRATION)}
-    payload = json.dumps(
-        {"run": params, "options": relevant, "data": {k: str(v) for k, v in sorted(data_attrs.items())}},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+def resolve_device(device: str) -> torch.device:
+    """``auto``: CUDA where available, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 @dataclass
@@ -215,6 +50,10 @@ class RunState:
     snapshots: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     diverged_epoch: int | None = None
     epoch: int = 0
+
+    @property
+    def files(self) -> RunFiles:
+        return RunFiles(self.run.run_dir)
 
 
 class Adam:
@@ -246,70 +85,32 @@ def _log(message: str) -> None:
     print(f"[eisnn {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def provenance(device: torch.device, threads: int) -> dict[str, Any]:
-    return {
-        "eisnn_version": __version__,
-        "git_commit": _git_commit(),
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "device": str(device),
-        "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "threads": threads,
-        "hostname": platform.node(),
-    }
-
-
 class PackTrainer:
     """Trains K runs together. Use `train_pack` unless you need the pieces."""
 
     def __init__(self, runs: Sequence[RunSpec], train: SpikeDataset, test: SpikeDataset, options: TrainOptions):
-        if not runs:
-            raise ValueError("a pack needs at least one run")
-        uncalibrated = [str(run.run_dir) for run in runs if not run.has_sigma]
-        if uncalibrated:
-            raise ValueError(
-                f"runs {uncalibrated} have a target rate but no sigma_init yet: calibrate them first "
-                "(eisnn.calibration.calibrate_runs; train_pack does it)"
-            )
-        if train.n_units != test.n_units or train.n_classes != test.n_classes or train.n_steps != test.n_steps:
-            raise ValueError("train and test data disagree in n_units, n_classes or n_steps")
+        _check_pack(runs, train, test)
         self.runs = list(runs)
         self.train, self.test = train, test
         self.options = options
-        self.config = options.model_config()
-        self.device = options.resolved_device()
+        self.config = options.model
+        self.device = resolve_device(options.device)
         self.n_in, self.n_out, self.n_hidden = train.n_units, train.n_classes, options.n_hidden
-        self.sigma_out = options.sigma_out or reference_weight_scale(self.n_hidden, self.config)
-        self.kernel = readout_kernel(train.n_steps, self.config, device=self.device)
+        self.sigma_out = options.resolved_sigma_out()
         self.batch_size = min(options.batch_size, train.n_samples)
         self.batches_per_epoch = train.n_samples // self.batch_size
         data_attrs = {**train.attrs, "n_train": train.n_samples, "n_test": test.n_samples}
-        self.states = [self._fresh_state(run, _fingerprint(run, options, data_attrs)) for run in self.runs]
+        self.states = [self._fresh_state(run, fingerprint(run, options, data_attrs)) for run in self.runs]
         self.w_in, self.w_out = self._initial_weights()
         self._setup_tensors()
 
     # -- set-up ---------------------------------------------------------------------------
-    def _fresh_state(self, run: RunSpec, fingerprint: str) -> RunState:
+    def _fresh_state(self, run: RunSpec, run_fingerprint: str) -> RunState:
         noise_generator = torch.Generator(device=self.device)
         noise_generator.manual_seed(stream_seed(run.seed, "noise"))
         return RunState(
             run=run,
-            fingerprint=fingerprint,
+            fingerprint=run_fingerprint,
             excitatory=np.ones(self.n_hidden, dtype=bool),
             shuffle_rng=np.random.default_rng(stream_seed(run.seed, "shuffle")),
             noise_generator=noise_generator,
@@ -318,9 +119,9 @@ class PackTrainer:
     def _initial_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         w_in, w_out = [], []
         for state in self.states:
-            generator = torch.Generator().manual_seed(stream_seed(state.run.seed, "init"))
-            run_w_in, run_w_out, state.excitatory = init_weights(
-                self.n_in, self.n_hidden, self.n_out, state.run.ratio, state.run.sigma_init, self.sigma_out, generator
+            run = state.run
+            run_w_in, run_w_out, state.excitatory = initial_network(
+                run.ratio, run.seed, run.sigma_init, self.sigma_out, self.n_in, self.n_hidden, self.n_out
             )
             w_in.append(run_w_in)
             w_out.append(run_w_out)
@@ -342,61 +143,42 @@ class PackTrainer:
     # -- checkpoints ----------------------------------------------------------------------
     def try_resume(self) -> int:
         """Load every run's checkpoint if all exist, match and agree on the epoch; return it."""
-        paths = [state.run.run_dir / "checkpoint.pt" for state in self.states]
-        if not all(p.exists() for p in paths):
-            if any(p.exists() for p in paths):
-                _log("some runs of this pack have no checkpoint: starting the whole pack from epoch 0")
+        loaded = read_pack_checkpoints(
+            [state.files.checkpoint for state in self.states],
+            [state.fingerprint for state in self.states],
+            self.options.epochs,
+            self.options.snapshot_epochs,
+            _log,
+        )
+        if loaded is None:
             return 0
-        loaded = []
-        for state, path in zip(self.states, paths):
-            try:
-                checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-            except Exception as error:  # an unreadable checkpoint is discarded, never trusted
-                _log(f"{path}: unreadable checkpoint ({error}); starting from epoch 0")
-                return 0
-            if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("fingerprint") != state.fingerprint:
-                _log(f"{path}: checkpoint belongs to other parameters; starting from epoch 0")
-                return 0
-            loaded.append(checkpoint)
-        epochs = {c["epoch"] for c in loaded}
-        epoch = epochs.pop()
-        if epochs or epoch > self.options.epochs:
-            _log("checkpoints of this pack disagree or exceed the epochs asked for; starting from epoch 0")
-            return 0
-        missing = [e for e in self.options.snapshot_epochs if e <= epoch and e not in loaded[0]["snapshots"]]
-        if missing:
-            _log(f"checkpoints lack snapshot epochs {missing}; starting from epoch 0")
-            return 0
-        for k, (state, checkpoint) in enumerate(zip(self.states, loaded)):
-            self.w_in[k] = checkpoint["w_in"].to(self.device)
-            self.w_out[k] = checkpoint["w_out"].to(self.device)
-            self.optimizer.exp_avg[0][k] = checkpoint["exp_avg_w_in"].to(self.device)
-            self.optimizer.exp_avg[1][k] = checkpoint["exp_avg_w_out"].to(self.device)
-            self.optimizer.exp_avg_sq[0][k] = checkpoint["exp_avg_sq_w_in"].to(self.device)
-            self.optimizer.exp_avg_sq[1][k] = checkpoint["exp_avg_sq_w_out"].to(self.device)
-            self.optimizer.step_count = checkpoint["step_count"]
-            state.shuffle_rng.bit_generator.state = checkpoint["shuffle_rng"]
-            state.noise_generator.set_state(checkpoint["noise_generator"])
-            state.history = checkpoint["history"]
-            state.snapshots = checkpoint["snapshots"]
-            state.diverged_epoch = checkpoint["diverged_epoch"]
-            state.epoch = epoch
-            self.active[k] = state.diverged_epoch is None
+        for k, checkpoint in enumerate(loaded):
+            self._restore(k, checkpoint)
+        epoch = loaded[0]["epoch"]
         _log(f"resumed {len(self.states)} run(s) from their epoch-{epoch} checkpoints")
         return epoch
 
+    def _restore(self, k: int, checkpoint: dict[str, Any]) -> None:
+        state = self.states[k]
+        self.w_in[k] = checkpoint["w_in"].to(self.device)
+        self.w_out[k] = checkpoint["w_out"].to(self.device)
+        for i, name in enumerate(("w_in", "w_out")):
+            self.optimizer.exp_avg[i][k] = checkpoint[f"exp_avg_{name}"].to(self.device)
+            self.optimizer.exp_avg_sq[i][k] = checkpoint[f"exp_avg_sq_{name}"].to(self.device)
+        self.optimizer.step_count = checkpoint["step_count"]
+        state.shuffle_rng.bit_generator.state = checkpoint["shuffle_rng"]
+        state.noise_generator.set_state(checkpoint["noise_generator"])
+        state.history = checkpoint["history"]
+        state.snapshots = checkpoint["snapshots"]
+        state.diverged_epoch = checkpoint["diverged_epoch"]
+        state.epoch = checkpoint["epoch"]
+        self.active[k] = state.diverged_epoch is None
+
     def save_checkpoints(self) -> None:
         for k, state in enumerate(self.states):
-            checkpoint = {
-                "format": CHECKPOINT_FORMAT,
+            record = {
                 "fingerprint": state.fingerprint,
                 "epoch": state.epoch,
-                "w_in": self.w_in[k].cpu().clone(),
-                "w_out": self.w_out[k].cpu().clone(),
-                "exp_avg_w_in": self.optimizer.exp_avg[0][k].cpu().clone(),
-                "exp_avg_w_out": self.optimizer.exp_avg[1][k].cpu().clone(),
-                "exp_avg_sq_w_in": self.optimizer.exp_avg_sq[0][k].cpu().clone(),
-                "exp_avg_sq_w_out": self.optimizer.exp_avg_sq[1][k].cpu().clone(),
                 "step_count": self.optimizer.step_count,
                 "shuffle_rng": state.shuffle_rng.bit_generator.state,
                 "noise_generator": state.noise_generator.get_state(),
@@ -404,8 +186,11 @@ class PackTrainer:
                 "snapshots": state.snapshots,
                 "diverged_epoch": state.diverged_epoch,
             }
-            with atomic_path(state.run.run_dir / "checkpoint.pt") as tmp:
-                torch.save(checkpoint, tmp)
+            for i, (name, weights) in enumerate((("w_in", self.w_in), ("w_out", self.w_out))):
+                record[name] = weights[k].cpu().clone()
+                record[f"exp_avg_{name}"] = self.optimizer.exp_avg[i][k].cpu().clone()
+                record[f"exp_avg_sq_{name}"] = self.optimizer.exp_avg_sq[i][k].cpu().clone()
+            write_checkpoint(state.files.checkpoint, record)
 
     # -- training -------------------------------------------------------------------------
     def take_snapshot(self, epoch: int) -> None:
@@ -422,7 +207,7 @@ class PackTrainer:
         for start in range(0, dataset.n_samples, eval_batch):
             chunk = np.arange(start, min(start + eval_batch, dataset.n_samples))
             batch = make_input_batch(dataset, np.broadcast_to(chunk, (n_networks, len(chunk))), self.device)
-            result = forward_backward(self.w_in, self.w_out, batch, self.config, self.kernel, compute_gradients=False)
+            result = forward_backward(self.w_in, self.w_out, batch, self.config, compute_gradients=False)
             total_loss += result.loss.double() * len(chunk)
             total_correct += result.correct
         return (total_loss / dataset.n_samples).cpu().numpy(), (total_correct.double() / dataset.n_samples).cpu().numpy()
@@ -437,12 +222,8 @@ class PackTrainer:
         for i in range(self.batches_per_epoch):
             indices = permutations[:, i * self.batch_size : (i + 1) * self.batch_size]
             batch = make_input_batch(self.train, indices, self.device)
-            result = forward_backward(self.w_in, self.w_out, batch, self.config, self.kernel)
-            finite = torch.isfinite(result.loss).cpu().numpy()
-            for k in np.flatnonzero(~finite & np.array(self.active)):
-                self.active[k] = False
-                self.states[k].diverged_epoch = self.states[k].epoch + 1
-                _log(f"{self.states[k].run.run_dir}: loss became {result.loss[k].item()}; run marked diverged")
+            result = forward_backward(self.w_in, self.w_out, batch, self.config)
+            self._mark_diverged(result.loss)
             if not any(self.active):
                 break
             self._update(result)
@@ -456,6 +237,13 @@ class PackTrainer:
             (correct_sum.double() / (n_batches * self.batch_size)).cpu().numpy(),
         )
 
+    def _mark_diverged(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss).cpu().numpy()
+        for k in np.flatnonzero(~finite & np.array(self.active)):
+            self.active[k] = False
+            self.states[k].diverged_epoch = self.states[k].epoch + 1
+            _log(f"{self.states[k].run.run_dir}: loss became {loss[k].item()}; run marked diverged")
+
     def _update(self, result) -> None:
         """Adam step, update noise, Dale bound; diverged runs keep their weights unchanged."""
         frozen = [k for k, active in enumerate(self.active) if not active]
@@ -468,8 +256,8 @@ class PackTrainer:
         for k, state in enumerate(self.states):
             if self.noise_std[k] > 0 and self.active[k]:
                 generator = state.noise_generator
-                self.w_in[k].add_(torch.randn(self.w_in[k].shape, generator=generator, device=self.device), alpha=self.noise_std[k])
-                self.w_out[k].add_(torch.randn(self.w_out[k].shape, generator=generator, device=self.device), alpha=self.noise_std[k])
+                for weights in (self.w_in[k], self.w_out[k]):
+                    weights.add_(torch.randn(weights.shape, generator=generator, device=self.device), alpha=self.noise_std[k])
         dale_bound_(self.w_in, self.w_out, self.out_sign, self.constrained)
         for k, w_in, w_out in kept:
             self.w_in[k] = w_in
@@ -510,49 +298,45 @@ class PackTrainer:
 
     # -- outputs --------------------------------------------------------------------------
     def write_outputs(self, started_at: float) -> list[dict[str, Any]]:
-        probes = self._probe()
+        probe_indices = np.arange(min(self.options.probe_samples, self.test.n_samples))
+        probes = self._probe(probe_indices)
+        probe_labels = self.test.labels[probe_indices]
+        probe_input = self.test.dense(probe_indices).astype(np.uint8)
         summaries = []
         for k, state in enumerate(self.states):
-            run_dir = state.run.run_dir
-            history = pd.DataFrame(state.history, columns=HISTORY_COLUMNS)
-            write_csv_atomic(run_dir / "history.csv", history)
+            files = state.files
+            history = write_history(files, state.history)
             for epoch, (w_in, w_out) in state.snapshots.items():
-                with atomic_path(run_dir / f"weights_epoch-{epoch}.npz") as tmp:
-                    with open(tmp, "wb") as handle:
-                        np.savez(
-                            handle,
-                            w_in=w_in,
-                            w_out=w_out,
-                            excitatory=state.excitatory,
-                            constrained=np.bool_(state.run.ratio is not None),
-                            epoch=np.int64(epoch),
-                            diverged=np.bool_(state.diverged_epoch is not None and epoch >= state.diverged_epoch),
-                        )
-            self._write_probe(run_dir / "probe.h5", probes, k)
-            test_acc = history["test_acc"].to_numpy()
-            summary = {
-                "status": "diverged" if state.diverged_epoch is not None else "completed",
-                "diverged_epoch": state.diverged_epoch,
-                "params": {**state.run.params(), **self.options.as_dict(), "sigma_out": self.sigma_out},
-                "seed": state.run.seed,
-                "final_test_acc": float(test_acc[-1]) if len(test_acc) else None,
-                "peak_test_acc": float(np.nanmax(test_acc)) if len(test_acc) else None,
-                "epochs_trained": len(history),
-                "data": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in self.train.attrs.items()},
-                "n_train": self.train.n_samples,
-                "n_test": self.test.n_samples,
-                "provenance": provenance(self.device, self.options.threads),
-                "wall_seconds": time.time() - started_at,
-            }
-            write_json_atomic(run_dir / "run.json", summary)
-            (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+                diverged = state.diverged_epoch is not None and epoch >= state.diverged_epoch
+                Snapshot(w_in, w_out, state.excitatory, state.run.ratio is not None, epoch, diverged).save(
+                    files.snapshot(epoch)
+                )
+            by_epoch = {epoch: (hidden[k], output[k]) for epoch, (hidden, output) in probes.items()}
+            write_probe(files, probe_labels, probe_input, self.config.dt_ms, state.excitatory, by_epoch)
+            summary = self._summary(state, history["test_acc"].to_numpy(), started_at)
+            write_run_json(files, summary)
             summaries.append(summary)
         return summaries
 
-    def _probe(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Hidden raster and readout voltage of the first test samples at each snapshot epoch."""
-        n_probe = min(self.options.probe_samples, self.test.n_samples)
-        indices = np.arange(n_probe)
+    def _summary(self, state: RunState, test_acc: np.ndarray, started_at: float) -> dict[str, Any]:
+        return {
+            "status": "diverged" if state.diverged_epoch is not None else "completed",
+            "diverged_epoch": state.diverged_epoch,
+            "params": {**state.run.params(), **self.options.as_dict(), "sigma_out": self.sigma_out},
+            "seed": state.run.seed,
+            "final_test_acc": float(test_acc[-1]) if len(test_acc) else None,
+            "peak_test_acc": float(np.nanmax(test_acc)) if len(test_acc) else None,
+            "epochs_trained": len(test_acc),
+            "data": json_attrs(self.train.attrs),
+            "n_train": self.train.n_samples,
+            "n_test": self.test.n_samples,
+            "provenance": provenance(self.device, self.options.threads),
+            "wall_seconds": time.time() - started_at,
+        }
+
+    def _probe(self, indices: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Hidden raster uint8 [K, n, T, H] and readout voltage float32 [K, n, T+1, O] of the
+        probed test samples at each snapshot epoch."""
         probes = {}
         for epoch in sorted(self.states[0].snapshots):
             w_in = torch.stack([torch.as_tensor(s.snapshots[epoch][0]) for s in self.states]).to(self.device)
@@ -564,20 +348,18 @@ class PackTrainer:
             )
         return probes
 
-    def _write_probe(self, path: Path, probes, k: int) -> None:
-        n_probe = min(self.options.probe_samples, self.test.n_samples)
-        indices = np.arange(n_probe)
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as handle:
-                handle.create_dataset("labels", data=self.test.labels[indices])
-                handle.create_dataset("input", data=self.test.dense(indices).astype(np.uint8), compression="gzip")
-                handle.attrs["n_steps"] = self.test.n_steps
-                handle.attrs["dt_ms"] = self.options.dt_ms
-                handle.attrs["excitatory"] = self.states[k].excitatory
-                for epoch, (hidden, output) in probes.items():
-                    group = handle.create_group(f"epoch-{epoch}")
-                    group.create_dataset("hidden", data=hidden[k], compression="gzip")
-                    group.create_dataset("output", data=output[k])
+
+def _check_pack(runs: Sequence[RunSpec], train: SpikeDataset, test: SpikeDataset) -> None:
+    if not runs:
+        raise ValueError("a pack needs at least one run")
+    uncalibrated = [str(run.run_dir) for run in runs if not run.has_sigma]
+    if uncalibrated:
+        raise ValueError(
+            f"runs {uncalibrated} have a target rate but no sigma_init yet: calibrate them first "
+            "(eisnn.calibration.calibrate_runs; train_pack does it)"
+        )
+    if train.n_units != test.n_units or train.n_classes != test.n_classes or train.n_steps != test.n_steps:
+        raise ValueError("train and test data disagree in n_units, n_classes or n_steps")
 
 
 class _NoProgress:
@@ -594,16 +376,6 @@ def _progress(total: int, enabled: bool):
 
         return tqdm(total=total, unit="batch", leave=False)
     return _NoProgress()
-
-
-def remove_outputs(run_dir: Path) -> None:
-    """Delete a run's previous outputs (not its checkpoint) so that none outlives a retraining.
-
-    `run.json` goes first: a run directory without it is never taken for a complete run.
-    """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for path in [run_dir / "run.json", run_dir / "history.csv", run_dir / "probe.h5", *run_dir.glob("weights_epoch-*.npz")]:
-        path.unlink(missing_ok=True)
 
 
 def train_pack(

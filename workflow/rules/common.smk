@@ -11,7 +11,8 @@
 import importlib.util
 
 import eisnn.config as eiconfig
-from eisnn.metrics import METRIC_FILES
+from eisnn.layout import METRIC_FILES, STATS_FILES, RunFiles, stats_path
+from eisnn.params import ModelConfig
 from snakemake.exceptions import WorkflowError
 
 try:
@@ -33,13 +34,6 @@ PACK = eiconfig.PACK_MARKER.replace("{results_dir}", RESULTS)
 POINT = "ratio-{ratio}_{init}_noise-{noise}"
 LOGS = f"{RESULTS}/logs"
 ENV = "../../environment.yml"
-STATS_FILES = {
-    "runs": "runs.csv",
-    "ttests": "ttests.csv",
-    "ttests_md": "ttests.md",
-    "van_rossum_table": "van_rossum_table.csv",
-    "van_rossum_table_md": "van_rossum_table.md",
-}
 
 # Figure rules (workflow/rules/figures.smk) add their outputs here, per experiment, so that
 # `figures`, `all` and the experiment targets build them.
@@ -128,22 +122,9 @@ def pack_marker_of_run(wildcards):
 
 
 def model_options(wildcards):
-    """The neuron constants and readout of the experiment (for eisnn.model.ModelConfig)."""
-    keys = (
-        "dt_ms",
-        "tau_syn_ms",
-        "tau_mem_ms",
-        "threshold",
-        "surrogate",
-        "surrogate_scale",
-        "readout",
-    )
+    """The neuron constants and readout of the experiment (for eisnn.params.ModelConfig)."""
     options = train_options(wildcards)
-    return {key: options[key] for key in keys if key in options}
-
-
-def run_metrics_files(run_dir):
-    return [f"{run_dir}/metrics/{name}" for name in METRIC_FILES.values()]
+    return {key: options[key] for key in ModelConfig.field_names() if key in options}
 
 
 # -- statistics and targets -------------------------------------------------------------------
@@ -157,14 +138,14 @@ def library_code(*modules):
 def statistics_inputs(wildcards):
     """The metric files the run table reads, for every run of the experiment."""
     return [
-        f"{run_dir}/metrics/{METRIC_FILES[name]}"
+        str(RunFiles(run_dir).metric(name))
         for run_dir in CFG.run_dirs(wildcards.experiment)
         for name in ("summary", "van_rossum")
     ]
 
 
 def statistics_outputs(experiment):
-    return [f"{RESULTS}/{experiment}/stats/{file}" for file in STATS_FILES.values()]
+    return [stats_path(RESULTS, experiment, name) for name in STATS_FILES]
 
 
 def experiment_targets(experiment):

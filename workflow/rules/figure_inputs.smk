@@ -3,8 +3,8 @@
 
 import math
 
-from eisnn.figures.fig1 import pick_sample_run
-from eisnn.figures.style import PAPER_BASELINE_ACCURACY
+from eisnn.figures.selection import pick_sample_run
+from eisnn.paper import PAPER_BASELINE_ACCURACY
 
 FIGDIR = f"{RESULTS}/figures"
 
@@ -15,7 +15,7 @@ DATASET_LABELS = {
     "synthetic": "synthetic data",
 }
 
-# Experiment -> its figures (SPEC §3): the σ sweeps give Fig 1, 3, 4, 5 and Tables 2/3 (Fig 3/4
+# Experiment -> its figures (paper §2): the σ sweeps give Fig 1, 3, 4, 5 and Tables 2/3 (Fig 3/4
 # only for Fashion-MNIST, as in the paper); the noise sweep gives Fig 2; the target-rate grid
 # gives Fig 1c over its runs and the matched-rate comparison with its t-tests.
 FIGURE_SETS = {
@@ -85,15 +85,13 @@ def figure_code(*modules):
 
 def stats_file(name):
     """Input function: one file of the experiment's stats/ folder (statistics.smk)."""
-    return (
-        lambda wildcards: f"{RESULTS}/{wildcards.experiment}/stats/{STATS_FILES[name]}"
-    )
+    return lambda wildcards: stats_path(RESULTS, wildcards.experiment, name)
 
 
 def run_metric_inputs(name):
     """Input function: metrics/<name>.csv of every run of the experiment."""
     return lambda wildcards: [
-        f"{run_dir}/metrics/{METRIC_FILES[name]}"
+        str(RunFiles(run_dir).metric(name))
         for run_dir in CFG.run_dirs(wildcards.experiment)
     ]
 
@@ -108,7 +106,7 @@ def experiment_ratios(wildcards):
 
 def reference_label():
     """E:I label of the ratio the t-tests compare with (statistics.reference_ratio, default 100:0)."""
-    ratio = float(CFG.raw.get("statistics", {}).get("reference_ratio", 1.0))
+    ratio = float(CFG.section("statistics")["reference_ratio"])
     return f"{100 * ratio:g}:{100 - 100 * ratio:g}"
 
 

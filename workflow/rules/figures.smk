@@ -1,4 +1,4 @@
-# Figures (SPEC §6) and the report tables: one rule per paper figure, whose inputs are exactly
+# Figures (the paper's Fig 1–5) and the report tables: one rule per paper figure, whose inputs are exactly
 # the tables it plots, so that a change to one experiment rebuilds only that experiment's
 # figures, and a change to a figure's style (eisnn.figures, params) only that figure.
 #
@@ -31,7 +31,9 @@ rule fig1b:
     resources:
         **FIGURE_RESOURCES,
     params:
-        probe=lambda wildcards: f"{sample_run(wildcards).run_dir(RESULTS)}/probe.h5",
+        probe=lambda wildcards: str(
+            RunFiles(sample_run(wildcards).run_dir(RESULTS)).probe
+        ),
         n_runs=1,
         dataset_label=dataset_label,
         run=sample_run_description,
@@ -114,9 +116,7 @@ rule fig2cde:
         n_runs=n_runs,
         dataset_label=dataset_label,
         options=lambda wildcards: {
-            "noise_levels": list(
-                CFG.raw.get("statistics", {}).get("noise_levels", [0.2, 0.4, 0.6])
-            ),
+            "noise_levels": CFG.section("statistics")["noise_levels"],
             "ratios": experiment_ratios(wildcards),
         },
         reference=lambda wildcards: reference_label(),
@@ -200,7 +200,7 @@ rule fig4:
     params:
         # history.csv is written with the pack marker (an input), not declared by rule train.
         histories=lambda wildcards: [
-            f"{d}/history.csv" for d in CFG.run_dirs(wildcards.experiment)
+            str(RunFiles(d).history) for d in CFG.run_dirs(wildcards.experiment)
         ],
         n_runs=n_runs,
         dataset_label=dataset_label,
@@ -233,11 +233,13 @@ rule fig5:
         n_runs=n_runs,
         dataset_label=dataset_label,
         letters=lambda wildcards: (
-            "a-c" if wildcards.experiment == "fmnist_sigma" else "d-f"
+            "a-c" if eiconfig.EXPERIMENTS[wildcards.experiment] == "fmnist" else "d-f"
         ),
         options=lambda wildcards: {
-            "first_letter": "a" if wildcards.experiment == "fmnist_sigma" else "d",
-            "tau_ms": CFG.raw.get("metrics", {}).get("tau_ms", 1.0),
+            "first_letter": (
+                "a" if eiconfig.EXPERIMENTS[wildcards.experiment] == "fmnist" else "d"
+            ),
+            "tau_ms": CFG.section("metrics")["tau_ms"],
             "dataset_label": dataset_label(wildcards),
         },
     script:

@@ -1,4 +1,4 @@
-# Per-run metrics (SPEC §4): rates, activity, Van Rossum distances, ISIs, weight histograms.
+# Per-run metrics (paper §4.3): rates, activity, Van Rossum distances, ISIs, weight histograms.
 # One job per run; its input is the marker of the pack that trained the run.
 
 
@@ -7,7 +7,7 @@ rule run_metrics:
         pack=pack_marker_of_run,
         test=encoded_split("test"),
     output:
-        **{name: f"{RUN}/metrics/{file}" for name, file in METRIC_FILES.items()},
+        **{name: str(RunFiles(RUN).metric(name)) for name in METRIC_FILES},
     log:
         f"{LOGS}/metrics/{{experiment}}/{POINT}_seed-{{seed}}.log",
     conda:
@@ -19,6 +19,6 @@ rule run_metrics:
     params:
         run_dir=lambda wildcards: RUN.format(**wildcards),
         model=model_options,
-        options=lambda wildcards: CFG.raw.get("metrics", {}),
+        options=lambda wildcards: CFG.section("metrics"),
     script:
         "../scripts/run_metrics.py"

@@ -1,4 +1,4 @@
-# Aggregation across the runs of an experiment: the run table and the statistics (SPEC §5).
+# Aggregation across the runs of an experiment: the run table and the statistics (paper §2.2 t-tests, §2.5 Tables 2/3).
 
 
 rule statistics:
@@ -6,21 +6,21 @@ rule statistics:
         statistics_inputs,
         code=library_code("eisnn.stats"),
     output:
-        runs=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['runs']}",
+        runs=stats_path(RESULTS, "{experiment}", "runs"),
         ttests=report(
-            f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['ttests']}",
+            stats_path(RESULTS, "{experiment}", "ttests"),
             category="Statistics (CSV)",
             subcategory="{experiment}",
             labels={"table": "t-tests against 100:0"},
         ),
-        ttests_md=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['ttests_md']}",
+        ttests_md=stats_path(RESULTS, "{experiment}", "ttests_md"),
         van_rossum_table=report(
-            f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['van_rossum_table']}",
+            stats_path(RESULTS, "{experiment}", "van_rossum_table"),
             category="Statistics (CSV)",
             subcategory="{experiment}",
             labels={"table": "Van Rossum distances (Tables 2/3)"},
         ),
-        van_rossum_table_md=f"{RESULTS}/{{experiment}}/stats/{STATS_FILES['van_rossum_table_md']}",
+        van_rossum_table_md=stats_path(RESULTS, "{experiment}", "van_rossum_table_md"),
     log:
         f"{LOGS}/statistics/{{experiment}}.log",
     conda:
@@ -31,7 +31,7 @@ rule statistics:
     params:
         run_dirs=lambda wildcards: CFG.run_dirs(wildcards.experiment),
         dataset=dataset_of,
-        ttest=CFG.raw.get("statistics", {}).get("ttest", "welch"),
-        reference_ratio=CFG.raw.get("statistics", {}).get("reference_ratio", 1.0),
+        ttest=CFG.section("statistics")["ttest"],
+        reference_ratio=CFG.section("statistics")["reference_ratio"],
     script:
         "../scripts/statistics.py"

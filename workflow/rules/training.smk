@@ -8,6 +8,11 @@
 # finished every run; a killed job leaves no marker, and the rerun resumes each run from its
 # checkpoint.pt.
 
+SHD_EXPERIMENTS = "|".join(eiconfig.experiments_of("shd"))
+OTHER_EXPERIMENTS = "|".join(
+    name for name in eiconfig.EXPERIMENTS if eiconfig.EXPERIMENTS[name] != "shd"
+)
+
 
 rule train:
     input:
@@ -20,7 +25,7 @@ rule train:
     benchmark:
         f"{LOGS}/train/{{experiment}}/{POINT}_pack-{{seeds}}.benchmark.tsv"
     wildcard_constraints:
-        experiment="fmnist_sigma|fmnist_noise|fmnist_rate",
+        experiment=OTHER_EXPERIMENTS,
     conda:
         ENV
     threads: 1
@@ -39,4 +44,4 @@ rule train:
 # arrays never mix the two resource classes.
 use rule train as train_shd with:
     wildcard_constraints:
-        experiment="shd_sigma",
+        experiment=SHD_EXPERIMENTS,

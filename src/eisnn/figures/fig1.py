@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
+import json
 import os
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Sequence
 
 import h5py
 import numpy as np
@@ -13,38 +14,34 @@ from matplotlib.lines import Line2D
 
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table
+from eisnn.layout import RunFiles, ratio_label
+from eisnn.readout import predict
 
 # ---------------------------------------------------------------------------------------------
 # Fig 1b: sample activity
 # ---------------------------------------------------------------------------------------------
 
 
-def pick_sample_run(runs: Iterable, ratio: float = 0.8, sigma_init: float = 1e-3):
-    """The run Fig 1b shows: the constrained ratio nearest ``ratio``, σ_init nearest (log)
-    ``sigma_init``, the lowest noise and the lowest seed.
-
-    ``runs`` are objects with ``ratio``, ``sigma_init``, ``noise_frac`` and ``seed`` attributes
-    (e.g. :class:`eisnn.config.Run`); unconstrained runs are used only if there is no other.
-    """
-    runs = list(runs)
-    if not runs:
-        raise ValueError("no runs to choose a sample network from")
-    constrained = [r for r in runs if not style.is_unconstrained(r.ratio)] or runs
-
-    def key(run):
-        ratio_gap = 0.0 if style.is_unconstrained(run.ratio) else abs(float(run.ratio) - ratio)
-        sigma_gap = abs(math.log(max(run.sigma_init, 1e-300)) - math.log(sigma_init))
-        return (round(ratio_gap, 9), round(sigma_gap, 9), run.noise_frac, run.seed)
-
-    return min(constrained, key=key)
+def run_readout(run_dir: str | os.PathLike) -> str:
+    """The readout of a run: ``params.readout`` of its ``run.json``; ``"max"`` if absent."""
+    run_json = RunFiles(run_dir).run_json
+    if not run_json.exists():
+        return "max"
+    return json.loads(run_json.read_text()).get("params", {}).get("readout", "max")
 
 
-def read_probe(path: str | os.PathLike, epoch: int | None = None, sample: int = 0) -> dict:
+def read_probe(
+    path: str | os.PathLike, epoch: int | None = None, sample: int = 0, readout: str | None = None
+) -> dict:
     """One probed test sample of ``probe.h5`` (docs/architecture.md) at ``epoch`` (default: last).
 
     Returns ``input`` [T, n_in], ``hidden`` [T, H], ``output`` [T+1, O], ``label``,
-    ``excitatory`` [H] (None if the file has no mask), ``epoch``, ``dt_ms``, ``sample``.
+    ``excitatory`` [H] (None if the file has no mask), ``epoch``, ``dt_ms``, ``sample``, and
+    ``readout`` and ``predicted``: the class the network chose by its readout rule
+    (:func:`eisnn.readout.predict`). The probe file does not record the readout: by default it
+    is the run's (:func:`run_readout` of the probe's directory).
     """
+    readout = run_readout(Path(path).parent) if readout is None else readout
     with h5py.File(path, "r") as handle:
         epochs = sorted(int(name.split("-", 1)[1]) for name in handle if name.startswith("epoch-"))
         if not epochs:
@@ -57,7 +54,7 @@ def read_probe(path: str | os.PathLike, epoch: int | None = None, sample: int = 
             raise ValueError(f"{path}: sample {sample} out of range (0..{n_probe - 1})")
         group = handle[f"epoch-{epoch}"]
         excitatory = handle.attrs.get("excitatory")
-        return {
+        probe = {
             "input": np.asarray(handle["input"][sample]).astype(bool),
             "hidden": np.asarray(group["hidden"][sample]).astype(bool),
             "output": np.asarray(group["output"][sample], dtype=np.float64),
@@ -66,7 +63,18 @@ def read_probe(path: str | os.PathLike, epoch: int | None = None, sample: int = 
             "epoch": epoch,
             "dt_ms": float(handle.attrs.get("dt_ms", 1.0)),
             "sample": sample,
+            "readout": readout,
         }
+    probe["predicted"] = predicted_class(probe)
+    return probe
+
+
+def predicted_class(probe: dict) -> int:
+    """The class the network chose for a probed sample: ``probe["predicted"]`` if given, else
+    :func:`eisnn.readout.predict` of its readout traces by ``probe["readout"]`` (default ``"max"``)."""
+    if "predicted" in probe:
+        return int(probe["predicted"])
+    return int(predict(probe["output"], probe.get("readout", "max")))
 
 
 def sample_activity_table(probe: dict) -> pd.DataFrame:
@@ -77,7 +85,6 @@ def sample_activity_table(probe: dict) -> pd.DataFrame:
     n_hidden = probe["hidden"].shape[1]
     excitatory = probe["excitatory"] if probe["excitatory"] is not None else np.ones(n_hidden, bool)
     output = probe["output"]
-    predicted = int(output.max(axis=0).argmax())
     t_out, c_out = np.meshgrid(np.arange(output.shape[0]), np.arange(output.shape[1]), indexing="ij")
     frames = [
         pd.DataFrame({"layer": "input", "time_ms": t_in * dt, "unit": u_in, "population": "input",
@@ -89,7 +96,7 @@ def sample_activity_table(probe: dict) -> pd.DataFrame:
     ]
     table = pd.concat(frames, ignore_index=True)
     table["label"] = probe["label"]
-    table["predicted"] = predicted
+    table["predicted"] = predicted_class(probe)
     table["epoch"] = probe["epoch"]
     table["sample"] = probe["sample"]
     return table
@@ -102,92 +109,106 @@ def plot_sample_activity(
     sample: int = 0,
     dataset: str | None = None,
     title: str | None = None,
+    readout: str | None = None,
 ):
     """Fig 1b: input raster, hidden raster (E and I coloured) and readout voltage traces.
 
-    The predicted class (largest maximum of the readout voltage over time) is drawn in black;
-    the true class, if different, dashed in green. ``title`` may contain ``{sample}`` and
-    ``{epoch}``. Returns ``(figure, data)`` with the tidy table of :func:`sample_activity_table`.
+    The predicted class (by the run's readout rule, ``readout`` or the run's ``run.json``:
+    :func:`read_probe`) is drawn in black; the true class, if different, dashed in green.
+    ``title`` may contain ``{sample}`` and ``{epoch}``. Returns ``(figure, data)`` with the tidy
+    table of :func:`sample_activity_table`.
     """
     if not isinstance(probe, dict):
-        probe = read_probe(probe, epoch=epoch, sample=sample)
+        probe = read_probe(probe, epoch=epoch, sample=sample, readout=readout)
     data = sample_activity_table(probe)
     dt = probe["dt_ms"]
-    n_steps, n_in = probe["input"].shape
     n_hidden = probe["hidden"].shape[1]
-    output = probe["output"]
-    n_classes = output.shape[1]
-    names = style.class_names(dataset, n_classes)
-    predicted = int(output.max(axis=0).argmax())
-    label = probe["label"]
+    names = style.class_names(dataset, probe["output"].shape[1])
+    predicted = predicted_class(probe)
     excitatory = probe["excitatory"] if probe["excitatory"] is not None else np.ones(n_hidden, bool)
-    # E neurons on the lower rows, I neurons above them.
-    order = np.concatenate([np.flatnonzero(excitatory), np.flatnonzero(~excitatory)])
-    row_of = np.empty(n_hidden, dtype=int)
-    row_of[order] = np.arange(n_hidden)
-    t_max = n_steps * dt
 
     with style.context():
         fig = style.new_figure(style.COLUMN_WIDTH * 1.45, 4.3)
         ax_in, ax_h, ax_out = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1.2, 1.2, 1.0]})
-        t, u = np.nonzero(probe["input"])
-        if t.size:
-            ax_in.plot(t * dt, u, ls="", marker="|", ms=2.0, mew=0.5, color="black")
-        else:
-            style.annotate_empty(ax_in, "no input spikes", keep_axes=True)
-        ax_in.set_ylim(-0.5, n_in - 0.5)
-        ax_in.set_ylabel("input unit")
-        ax_in.set_title(f"input layer: {t.size} spikes", loc="left")
-
-        t, u = np.nonzero(probe["hidden"])
-        handles = []
-        for pop, mask in (("E", excitatory), ("I", ~excitatory)):
-            n_pop = int(mask.sum())
-            if n_pop == 0:
-                continue
-            keep = mask[u]
-            ax_h.plot(t[keep] * dt, row_of[u[keep]], ls="", marker="|", ms=2.5, mew=0.6,
-                      color=style.POPULATION_COLORS[pop])
-            handles.append(Line2D([], [], ls="", marker="s", ms=4, color=style.POPULATION_COLORS[pop],
-                                  label=f"{pop}: {n_pop} neurons, {int(keep.sum())} spikes"))
-        if 0 < excitatory.sum() < n_hidden:
-            ax_h.axhline(excitatory.sum() - 0.5, color=style.OKABE_ITO["grey"], lw=0.5, ls=":")
-        if t.size == 0:
-            style.annotate_empty(ax_h, "no hidden spikes (silent network)", keep_axes=True)
-        ax_h.set_ylim(-0.5, n_hidden - 0.5)
-        ax_h.set_ylabel("hidden neuron")
-        ax_h.set_title("hidden layer", loc="left")
-        if handles:
-            ax_h.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2,
-                        handletextpad=0.3, columnspacing=1.0, borderaxespad=0.1, borderpad=0)
-
-        time = np.arange(output.shape[0]) * dt
-        for c in range(n_classes):
-            if c not in (predicted, label):
-                ax_out.plot(time, output[:, c], color=style.OKABE_ITO["grey"], lw=0.6, alpha=0.7)
-        lines = [Line2D([], [], color=style.OKABE_ITO["grey"], lw=0.6, label="other classes")]
-        if label != predicted:
-            ax_out.plot(time, output[:, label], color=style.TRUE_CLASS_COLOR, lw=1.2, ls="--")
-            lines.append(Line2D([], [], color=style.TRUE_CLASS_COLOR, lw=1.2, ls="--",
-                                label=f"true: {names[label]}"))
-            chosen = f"chosen (wrong): {names[predicted]}"
-        else:
-            chosen = f"chosen = true: {names[predicted]}"
-        ax_out.plot(time, output[:, predicted], color="black", lw=1.5)
-        lines.insert(0, Line2D([], [], color="black", lw=1.5, label=chosen))
-        ax_out.legend(handles=lines, loc="upper left", handlelength=1.8)
-        ax_out.set_ylabel("readout voltage U (a.u.)")
-        ax_out.set_xlabel("time (ms)")
-        ax_out.set_xlim(0, t_max)
-        ax_out.set_title(f"readout layer: {n_classes} leaky integrators", loc="left")
+        _draw_input_raster(ax_in, probe["input"], dt)
+        _draw_hidden_raster(ax_h, probe["hidden"], excitatory, dt)
+        _draw_readout_traces(ax_out, probe["output"], dt, probe["input"].shape[0] * dt, predicted, probe["label"],
+                             names)
         title = title or "test sample {sample}, epoch {epoch}"
         fig.suptitle(title.format(sample=probe["sample"], epoch=probe["epoch"]), x=0.02, ha="left")
     return fig, data
 
 
-def build_fig1b(probe_path, out_stem, *, epoch=None, sample=0, dataset=None, title=None):
-    """Read ``probe.h5``, draw Fig 1b and write ``<out_stem>.pdf/.png/.data.csv``."""
-    fig, data = plot_sample_activity(probe_path, epoch=epoch, sample=sample, dataset=dataset, title=title)
+def _draw_input_raster(ax, spikes: np.ndarray, dt: float) -> None:
+    """Fig 1b, top: one tick per input spike (time × input unit)."""
+    t, u = np.nonzero(spikes)
+    if t.size:
+        ax.plot(t * dt, u, ls="", marker="|", ms=2.0, mew=0.5, color="black")
+    else:
+        style.annotate_empty(ax, "no input spikes", keep_axes=True)
+    ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    ax.set_ylabel("input unit")
+    ax.set_title(f"input layer: {t.size} spikes", loc="left")
+
+
+def _draw_hidden_raster(ax, spikes: np.ndarray, excitatory: np.ndarray, dt: float) -> None:
+    """Fig 1b, middle: hidden spikes, E neurons on the lower rows and I above, coloured by population."""
+    n_hidden = spikes.shape[1]
+    order = np.concatenate([np.flatnonzero(excitatory), np.flatnonzero(~excitatory)])
+    row_of = np.empty(n_hidden, dtype=int)
+    row_of[order] = np.arange(n_hidden)
+    t, u = np.nonzero(spikes)
+    handles = []
+    for pop, mask in (("E", excitatory), ("I", ~excitatory)):
+        n_pop = int(mask.sum())
+        if n_pop == 0:
+            continue
+        keep = mask[u]
+        ax.plot(t[keep] * dt, row_of[u[keep]], ls="", marker="|", ms=2.5, mew=0.6,
+                color=style.POPULATION_COLORS[pop])
+        handles.append(Line2D([], [], ls="", marker="s", ms=4, color=style.POPULATION_COLORS[pop],
+                              label=f"{pop}: {n_pop} neurons, {int(keep.sum())} spikes"))
+    if 0 < excitatory.sum() < n_hidden:
+        ax.axhline(excitatory.sum() - 0.5, color=style.OKABE_ITO["grey"], lw=0.5, ls=":")
+    if t.size == 0:
+        style.annotate_empty(ax, "no hidden spikes (silent network)", keep_axes=True)
+    ax.set_ylim(-0.5, n_hidden - 0.5)
+    ax.set_ylabel("hidden neuron")
+    ax.set_title("hidden layer", loc="left")
+    if handles:
+        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2,
+                  handletextpad=0.3, columnspacing=1.0, borderaxespad=0.1, borderpad=0)
+
+
+def _draw_readout_traces(ax, output: np.ndarray, dt: float, t_max: float, predicted: int, label: int,
+                         names: list[str]) -> None:
+    """Fig 1b, bottom: readout voltages, the chosen class in black and the true one (if other) dashed."""
+    time = np.arange(output.shape[0]) * dt
+    for c in range(output.shape[1]):
+        if c not in (predicted, label):
+            ax.plot(time, output[:, c], color=style.OKABE_ITO["grey"], lw=0.6, alpha=0.7)
+    lines = [Line2D([], [], color=style.OKABE_ITO["grey"], lw=0.6, label="other classes")]
+    if label != predicted:
+        ax.plot(time, output[:, label], color=style.TRUE_CLASS_COLOR, lw=1.2, ls="--")
+        lines.append(Line2D([], [], color=style.TRUE_CLASS_COLOR, lw=1.2, ls="--",
+                            label=f"true: {names[label]}"))
+        chosen = f"chosen (wrong): {names[predicted]}"
+    else:
+        chosen = f"chosen = true: {names[predicted]}"
+    ax.plot(time, output[:, predicted], color="black", lw=1.5)
+    lines.insert(0, Line2D([], [], color="black", lw=1.5, label=chosen))
+    ax.legend(handles=lines, loc="upper left", handlelength=1.8)
+    ax.set_ylabel("readout voltage U (a.u.)")
+    ax.set_xlabel("time (ms)")
+    ax.set_xlim(0, t_max)
+    ax.set_title(f"readout layer: {output.shape[1]} leaky integrators", loc="left")
+
+
+def build_fig1b(probe_path, out_stem, *, epoch=None, sample=0, dataset=None, title=None, readout=None):
+    """Read ``probe.h5`` (and the readout from the ``run.json`` beside it), draw Fig 1b and write
+    ``<out_stem>.pdf/.png/.data.csv``."""
+    fig, data = plot_sample_activity(probe_path, epoch=epoch, sample=sample, dataset=dataset, title=title,
+                                     readout=readout)
     return style.write_figure(fig, data, out_stem)
 
 
@@ -217,7 +238,7 @@ def accuracy_vs_rate_table(
         is_baseline = unconstrained & np.isclose(runs["sigma_init"].to_numpy(dtype=float), baseline_sigma, rtol=1e-6)
     data = pd.DataFrame({
         "run_dir": runs["run_dir"],
-        "panel": [style.ratio_text(r) for r in runs["ratio"]],
+        "panel": [ratio_label(r) for r in runs["ratio"]],
         "ratio": runs["ratio"],
         "sigma_init": runs["sigma_init"],
         "seed": runs["seed"],
@@ -263,22 +284,9 @@ def plot_accuracy_vs_rate(
         if not panels:
             style.annotate_empty(axes[0], "no runs in the run table")
         for ax, ratio in zip(axes, panels):
-            sub = data[style.same_ratio(data["ratio"], ratio) & data["plotted"]]
-            color = style.ratio_color(ratio)
-            ax.set_title(f"{style.ratio_text(ratio)} (n = {len(sub)})")
-            style.scatter_by_outcome(ax, sub, color)
-            if sub.empty:
-                style.annotate_empty(ax, "no runs", keep_axes=True)
-            if len(baseline):
-                ax.axhline(baseline.mean(), color="black", lw=0.9, zorder=2)
-            if paper_baseline is not None:
-                ax.axhline(100 * paper_baseline, color=style.REFERENCE_COLOR, lw=0.9, ls="--", zorder=2)
-            ax.set_xscale("log")
-            ax.set_xlabel("initial firing rate (Hz)")
-            ax.grid(axis="y", color="0.9", lw=0.5)
-        axes[0].set_ylabel(f"final test accuracy (%){dataset_label and chr(10) + dataset_label}")
-        axes[0].set_ylim(0, 103)
-        axes[0].set_yticks([0, 20, 40, 60, 80, 100])
+            _draw_ratio_panel(ax, data[style.same_ratio(data["ratio"], ratio) & data["plotted"]], ratio, baseline,
+                              paper_baseline)
+        style.accuracy_axis(axes[0], "final test accuracy (%)", dataset_label)
         if len(x_values):
             lo = float(x_values.min()) / 2.5
             hi = float(x_values.max()) * 2.5
@@ -286,18 +294,41 @@ def plot_accuracy_vs_rate(
             if floor is not None:
                 for ax in axes[: len(panels)]:
                     style.mark_zero_tick(ax, floor)
-        handles = style.outcome_handles(data["outcome"], OUTCOME_LABELS)
-        if len(baseline):
-            sigma_txt = style.format_sigma(baseline_sigma)
-            handles.append(Line2D([], [], color="black", lw=0.9, label=(
-                f"unconstrained, {style.SIGMA_INIT} = {sigma_txt}: {baseline.mean():.1f} % "
-                f"(mean of {len(baseline)} run{'' if len(baseline) == 1 else 's'})")))
-        if paper_baseline is not None:
-            handles.append(Line2D([], [], color=style.REFERENCE_COLOR, lw=0.9, ls="--",
-                                  label=f"paper, unbounded weights: {100 * paper_baseline:.0f} %"))
+        handles = _accuracy_vs_rate_handles(data, baseline, baseline_sigma, paper_baseline)
         if handles:
             fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3))
     return fig, data
+
+
+def _draw_ratio_panel(ax, sub: pd.DataFrame, ratio, baseline: pd.Series, paper_baseline: float | None) -> None:
+    """Fig 1c/1d, one ratio: its runs by outcome, with the unconstrained and the paper's baselines."""
+    color = style.ratio_color(ratio)
+    ax.set_title(f"{ratio_label(ratio)} (n = {len(sub)})")
+    style.scatter_by_outcome(ax, sub, color)
+    if sub.empty:
+        style.annotate_empty(ax, "no runs", keep_axes=True)
+    if len(baseline):
+        ax.axhline(baseline.mean(), color="black", lw=0.9, zorder=2)
+    if paper_baseline is not None:
+        ax.axhline(100 * paper_baseline, color=style.REFERENCE_COLOR, lw=0.9, ls="--", zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("initial firing rate (Hz)")
+    ax.grid(axis="y", color="0.9", lw=0.5)
+
+
+def _accuracy_vs_rate_handles(data: pd.DataFrame, baseline: pd.Series, baseline_sigma: float | None,
+                              paper_baseline: float | None) -> list[Line2D]:
+    """Legend entries of Fig 1c/1d: the run outcomes present, then the baselines drawn."""
+    handles = style.outcome_handles(data["outcome"], OUTCOME_LABELS)
+    if len(baseline):
+        sigma_txt = style.format_sigma(baseline_sigma)
+        handles.append(Line2D([], [], color="black", lw=0.9, label=(
+            f"unconstrained, {style.SIGMA_INIT} = {sigma_txt}: {baseline.mean():.1f} % "
+            f"(mean of {len(baseline)} run{'' if len(baseline) == 1 else 's'})")))
+    if paper_baseline is not None:
+        handles.append(Line2D([], [], color=style.REFERENCE_COLOR, lw=0.9, ls="--",
+                              label=f"paper, unbounded weights: {100 * paper_baseline:.0f} %"))
+    return handles
 
 
 def build_fig1cd(run_table_path, out_stem, **options):

@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table
+from eisnn.layout import is_unconstrained, ratio_label
 
 DEFAULT_NOISE_LEVELS = (0.2, 0.4, 0.6)
 
@@ -34,7 +35,7 @@ def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: S
     data = pd.DataFrame({
         "run_dir": runs["run_dir"],
         "ratio": runs["ratio"],
-        "ratio_label": [style.ratio_text(r) for r in runs["ratio"]],
+        "ratio_label": [ratio_label(r) for r in runs["ratio"]],
         "sigma_init": runs["sigma_init"],
         "noise_frac": runs["noise_frac"],
         "seed": runs["seed"],
@@ -67,7 +68,7 @@ def plot_accuracy_vs_noise(run_table, *, accuracy: str = "acc_last10", ratios: S
             means = finite.groupby("noise_frac")["accuracy_pct"].mean()
             ax.plot(means.index, means.to_numpy(), color=color, lw=1.1, marker=marker, ms=3, zorder=4)
             handles.append(Line2D([], [], color=color, lw=1.1, marker=marker, ms=3,
-                                  label=f"{style.ratio_text(ratio)} ({len(sub)} runs)"))
+                                  label=f"{ratio_label(ratio)} ({len(sub)} runs)"))
         if data.empty:
             style.annotate_empty(ax, "no runs in the run table")
         else:
@@ -103,7 +104,7 @@ def in_percentage_points(ttests: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "ratio": ttests["ratio"],
-        "ratio_label": [style.ratio_text(r) for r in ttests["ratio"]],
+        "ratio_label": [ratio_label(r) for r in ttests["ratio"]],
         "reference_ratio": ttests["reference_ratio"] if "reference_ratio" in ttests else 1.0,
         "n": ttests["n"],
         "n_ref": ttests["n_ref"],
@@ -151,9 +152,9 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
     """
     data = difference_table(ttests, noise_levels)
     reference = float(data["reference_ratio"].dropna().iloc[0]) if data["reference_ratio"].notna().any() else 1.0
-    ref_text = style.ratio_text(reference)
+    ref_text = ratio_label(reference)
     order = [r for r in style.ordered_ratios(ratios if ratios is not None else data["ratio"])
-             if not style.is_unconstrained(r) and not np.isclose(r, reference)]
+             if not is_unconstrained(r) and not np.isclose(r, reference)]
     finite = data[["mean_diff_pp", "se_pp"]].to_numpy(dtype=float)
     extent = np.nanmax(np.abs(finite[:, 0]) + np.nan_to_num(finite[:, 1])) if len(data) and np.isfinite(finite[:, 0]).any() else 1.0
     extent = max(float(extent), 0.5)
@@ -193,7 +194,7 @@ def plot_difference_from_reference(ttests, *, noise_levels: Sequence[float] = DE
                     tip = diff + np.sign(diff or 1) * (se + 0.04 * extent)
                     ax.text(x, tip, label, ha="center", va="bottom" if diff >= 0 else "top", fontsize=7)
             ax.axhline(0, color="black", lw=0.6)
-            ax.set_xticks(positions, [style.ratio_text(r) for r in order], rotation=45, ha="right",
+            ax.set_xticks(positions, [ratio_label(r) for r in order], rotation=45, ha="right",
                           rotation_mode="anchor")
             ax.set_xlabel("E:I ratio")
             pad = max(0.6, (3 - len(order)) / 2 + 0.6)

@@ -8,9 +8,19 @@ from matplotlib.lines import Line2D
 
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table, with_run_key
+from eisnn.layout import ratio_label
 
 LEVELS = ("low", "moderate", "high")
 ROWS = ("E", "I", "percent", "w_in", "w_out_before", "w_out_after")
+ROW_LABELS = {
+    "E": "E spikes per image",
+    "I": "I spikes per image",
+    "percent": "excitatory spikes (%)",
+    "w_in": "weights (count)",
+    "w_out_before": "weights (count)",
+    "w_out_after": "weights (count)",
+}
+"""y labels of the rows, on the left column."""
 
 
 def pick_representative_runs(run_table, prefer_ratio: float | None = 0.5) -> pd.DataFrame:
@@ -111,108 +121,123 @@ def plot_representative_runs(run_table, activity_population, weights_hist, histo
     n_classes = (max(classes) + 1) if classes else 0
     palette = style.class_palette(max(n_classes, 1))
     names = style.class_names(dataset, n_classes)
-    row_labels = {
-        "E": "E spikes per image",
-        "I": "I spikes per image",
-        "percent": "excitatory spikes (%)",
-        "w_in": "weights (count)",
-        "w_out_before": "weights (count)",
-        "w_out_after": "weights (count)",
-    }
 
     with style.context():
         fig = style.new_figure(style.FULL_WIDTH, 8.6)
         axes = fig.subplots(len(ROWS), len(LEVELS), gridspec_kw={"hspace": 0.08})
         for j, level in enumerate(LEVELS):
-            col = axes[:, j]
+            style.panel_letter(axes[0, j], "abc"[j], x=-0.12, y=1.25)
             chosen = picks[picks["level"] == level]
-            style.panel_letter(col[0], "abc"[j], x=-0.12, y=1.25)
             if chosen.empty:
-                n_cand = int(picks["n_candidates"].iloc[0]) if len(picks) else 0
-                reason = "no successful run" if n_cand == 0 else (
-                    f"only {n_cand} successful run{'s' * (n_cand != 1)}")
-                col[0].set_title(f"{level} initial activity")
-                style.annotate_empty(col[0], reason)
-                for ax in col[1:]:
-                    ax.set_visible(False)
-                continue
-            run = chosen.iloc[0]
-            sub = data[data["run_dir"] == run["run_dir"]]
-            acc = sub[sub["panel"] == "test_accuracy"]
-            peak = f", peak {acc['value'].max():.0f} %" if len(acc) else ""
-            col[0].set_title(
-                f"{level} initial activity ({run['initial_rate_hz']:.3g} Hz)\n"
-                f"{style.ratio_text(run['ratio'])}, σ_init = {style.format_sigma(run['sigma_init'])}, "
-                f"seed {run['seed']}{peak}", fontsize=6.5)
-            epochs = sorted(sub.loc[sub["panel"].isin(["E", "I", "percent"]), "epoch"].dropna().unique())
-            position = {e: k for k, e in enumerate(epochs)}
-            for ax, row in zip(col[:3], ("E", "I", "percent")):
-                values = sub[sub["panel"] == row]
-                if values.empty or values["value"].isna().all():
-                    reason = "no I neurons" if row == "I" else "no activity data"
-                    style.annotate_empty(ax, reason)
-                    continue
-                for c, grp in values.groupby("class"):
-                    grp = grp.sort_values("epoch")
-                    ax.plot(grp["epoch"].map(position), grp["value"], color=palette[int(c) % len(palette)],
-                            lw=0.7, marker="o", ms=1.8)
-                mean = values.groupby("epoch")["value"].mean()
-                ax.plot([position[e] for e in mean.index], mean.to_numpy(), color="black", lw=1.4,
-                        marker="o", ms=2.2)
-                ax.set_xticks(range(len(epochs)), [f"{int(e)}" for e in epochs])
-                ax.set_xlim(-0.25, len(epochs) - 0.75)
-                if row == "percent":
-                    ax.set_xlabel("epoch (snapshots)")
-                    ax.axhline(100 * run["ratio"], color="0.5", lw=0.6, ls=":")
-                    lo = values["value"].min()
-                    ax.set_ylim(min(lo - 5, 100 * run["ratio"] - 5), 102)
-                else:
-                    ax.set_ylim(bottom=0)
-                    ax.set_xticklabels([])
-            weights = sub[sub["panel"].isin(["weights_before", "weights_after"])]
-            ax_in, ax_before, ax_after = col[3], col[4], col[5]
-            w_in = weights[weights["matrix"] == "w_in"]
-            if w_in.empty:
-                style.annotate_empty(ax_in, "no weight histograms")
+                _draw_missing_run(axes[:, j], level, picks)
             else:
-                _stairs(ax_in, w_in[w_in["panel"] == "weights_before"], "0.55", "before", fill=True, alpha=0.6)
-                _stairs(ax_in, w_in[w_in["panel"] == "weights_after"], "black", "after", fill=False, lw=0.9)
-                ax_in.set_xlabel("input → hidden weight $W_\\mathrm{in}$")
-                ax_in.set_yscale("log")
-                ax_in.set_ylim(0.5, None)
-                ax_in.legend(loc="upper right")
-            for ax, when in ((ax_before, "before"), (ax_after, "after")):
-                w = weights[(weights["panel"] == f"weights_{when}") & weights["matrix"].isin(["w_out_E", "w_out_I", "w_out_all"])]
-                if w.empty:
-                    style.annotate_empty(ax, "no weight histograms")
-                    continue
-                for matrix, pop in (("w_out_E", "E"), ("w_out_I", "I"), ("w_out_all", "all")):
-                    _stairs(ax, w[w["matrix"] == matrix], style.POPULATION_COLORS[pop], f"from {pop} neurons")
-                ax.set_yscale("log")
-                top = w["value"].max()
-                ax.set_ylim(0.5, max(top, 1) * (60 if when == "after" else 10))
-                ax.set_xlabel(f"$W_\\mathrm{{out}}$ (hidden → readout), {when}")
-                ax.legend(loc="upper left")
-            lo = weights.loc[weights["matrix"].str.startswith("w_out", na=False), "bin_left"].min()
-            hi = weights.loc[weights["matrix"].str.startswith("w_out", na=False), "bin_right"].max()
-            if np.isfinite(lo) and np.isfinite(hi):
-                ax_before.set_xlim(lo, hi)
-                ax_after.set_xlim(lo, hi)
-            if len(acc):
-                inset = ax_after.inset_axes([0.62, 0.58, 0.36, 0.38])
-                inset.plot(acc["epoch"], acc["value"], color="black", lw=0.8)
-                inset.set_ylim(0, 100)
-                inset.set_xlim(acc["epoch"].min() - 0.5, acc["epoch"].max() + 0.5)
-                inset.set_title("test accuracy (%)", fontsize=5, pad=1.5)
-                inset.set_xlabel("epoch", fontsize=5, labelpad=1)
-                inset.tick_params(labelsize=5, length=1.5, pad=1)
+                _draw_run_column(axes[:, j], level, chosen.iloc[0], data, palette)
         for row, ax in zip(ROWS, axes[:, 0]):
-            ax.set_ylabel(row_labels[row])
+            ax.set_ylabel(ROW_LABELS[row])
         handles = [Line2D([], [], color=palette[c % len(palette)], lw=0.9, label=names[c]) for c in range(n_classes)]
         handles.append(Line2D([], [], color="black", lw=1.4, label="mean over classes"))
         if n_classes:
             fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6))
     return fig, data
+
+
+def _draw_missing_run(col, level: str, picks: pd.DataFrame) -> None:
+    """A column without a run at ``level``: its title, why there is none, and no further panels."""
+    n_cand = int(picks["n_candidates"].iloc[0]) if len(picks) else 0
+    reason = "no successful run" if n_cand == 0 else f"only {n_cand} successful run{'s' * (n_cand != 1)}"
+    col[0].set_title(f"{level} initial activity")
+    style.annotate_empty(col[0], reason)
+    for ax in col[1:]:
+        ax.set_visible(False)
+
+
+def _draw_run_column(col, level: str, run: pd.Series, data: pd.DataFrame, palette: list) -> None:
+    """One representative run, top to bottom: E, I and % excitatory activity, then its weight histograms."""
+    sub = data[data["run_dir"] == run["run_dir"]]
+    acc = sub[sub["panel"] == "test_accuracy"]
+    peak = f", peak {acc['value'].max():.0f} %" if len(acc) else ""
+    col[0].set_title(
+        f"{level} initial activity ({run['initial_rate_hz']:.3g} Hz)\n"
+        f"{ratio_label(run['ratio'])}, σ_init = {style.format_sigma(run['sigma_init'])}, "
+        f"seed {run['seed']}{peak}", fontsize=6.5)
+    epochs = sorted(sub.loc[sub["panel"].isin(["E", "I", "percent"]), "epoch"].dropna().unique())
+    for ax, row in zip(col[:3], ("E", "I", "percent")):
+        _draw_activity_panel(ax, sub[sub["panel"] == row], row, run["ratio"], epochs, palette)
+    weights = sub[sub["panel"].isin(["weights_before", "weights_after"])]
+    ax_in, ax_before, ax_after = col[3], col[4], col[5]
+    _draw_input_weights(ax_in, weights[weights["matrix"] == "w_in"])
+    for ax, when in ((ax_before, "before"), (ax_after, "after")):
+        _draw_output_weights(ax, weights, when)
+    lo = weights.loc[weights["matrix"].str.startswith("w_out", na=False), "bin_left"].min()
+    hi = weights.loc[weights["matrix"].str.startswith("w_out", na=False), "bin_right"].max()
+    if np.isfinite(lo) and np.isfinite(hi):
+        ax_before.set_xlim(lo, hi)
+        ax_after.set_xlim(lo, hi)
+    if len(acc):
+        _draw_accuracy_inset(ax_after, acc)
+
+
+def _draw_activity_panel(ax, values: pd.DataFrame, row: str, ratio: float, epochs: list, palette: list) -> None:
+    """One activity row (E or I spikes per image, or % excitatory): a line per class and the class mean."""
+    if values.empty or values["value"].isna().all():
+        style.annotate_empty(ax, "no I neurons" if row == "I" else "no activity data")
+        return
+    position = {e: k for k, e in enumerate(epochs)}
+    for c, grp in values.groupby("class"):
+        grp = grp.sort_values("epoch")
+        ax.plot(grp["epoch"].map(position), grp["value"], color=palette[int(c) % len(palette)],
+                lw=0.7, marker="o", ms=1.8)
+    mean = values.groupby("epoch")["value"].mean()
+    ax.plot([position[e] for e in mean.index], mean.to_numpy(), color="black", lw=1.4, marker="o", ms=2.2)
+    ax.set_xticks(range(len(epochs)), [f"{int(e)}" for e in epochs])
+    ax.set_xlim(-0.25, len(epochs) - 0.75)
+    if row == "percent":
+        ax.set_xlabel("epoch (snapshots)")
+        ax.axhline(100 * ratio, color="0.5", lw=0.6, ls=":")
+        lo = values["value"].min()
+        ax.set_ylim(min(lo - 5, 100 * ratio - 5), 102)
+    else:
+        ax.set_ylim(bottom=0)
+        ax.set_xticklabels([])
+
+
+def _draw_input_weights(ax, w_in: pd.DataFrame) -> None:
+    """Histogram of the input weights before (filled grey) and after training (black outline), log counts."""
+    if w_in.empty:
+        style.annotate_empty(ax, "no weight histograms")
+        return
+    _stairs(ax, w_in[w_in["panel"] == "weights_before"], "0.55", "before", fill=True, alpha=0.6)
+    _stairs(ax, w_in[w_in["panel"] == "weights_after"], "black", "after", fill=False, lw=0.9)
+    ax.set_xlabel("input → hidden weight $W_\\mathrm{in}$")
+    ax.set_yscale("log")
+    ax.set_ylim(0.5, None)
+    ax.legend(loc="upper right")
+
+
+def _draw_output_weights(ax, weights: pd.DataFrame, when: str) -> None:
+    """Histograms of the output weights from E and I (or all) neurons, ``when`` "before" or "after" training."""
+    w = weights[(weights["panel"] == f"weights_{when}") & weights["matrix"].isin(["w_out_E", "w_out_I", "w_out_all"])]
+    if w.empty:
+        style.annotate_empty(ax, "no weight histograms")
+        return
+    for matrix, pop in (("w_out_E", "E"), ("w_out_I", "I"), ("w_out_all", "all")):
+        _stairs(ax, w[w["matrix"] == matrix], style.POPULATION_COLORS[pop], f"from {pop} neurons")
+    ax.set_yscale("log")
+    top = w["value"].max()
+    ax.set_ylim(0.5, max(top, 1) * (60 if when == "after" else 10))
+    ax.set_xlabel(f"$W_\\mathrm{{out}}$ (hidden → readout), {when}")
+    ax.legend(loc="upper left")
+
+
+def _draw_accuracy_inset(ax, acc: pd.DataFrame) -> None:
+    """Test accuracy (%) across epochs, inset at the top right of ``ax``."""
+    inset = ax.inset_axes([0.62, 0.58, 0.36, 0.38])
+    inset.plot(acc["epoch"], acc["value"], color="black", lw=0.8)
+    inset.set_ylim(0, 100)
+    inset.set_xlim(acc["epoch"].min() - 0.5, acc["epoch"].max() + 0.5)
+    inset.set_title("test accuracy (%)", fontsize=5, pad=1.5)
+    inset.set_xlabel("epoch", fontsize=5, labelpad=1)
+    inset.tick_params(labelsize=5, length=1.5, pad=1)
 
 
 def build_fig4(run_table_path, activity_population, weights_hist, histories, out_stem, **options):

@@ -12,6 +12,7 @@ import seaborn as sns
 
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table
+from eisnn.layout import is_unconstrained, ratio_label
 
 CATEGORY_SUFFIX = {"E-E": "ee", "E-I": "ei", "I-I": "ii"}
 
@@ -24,14 +25,7 @@ def distance_table(run_table, *, ratios: Sequence | None = None) -> pd.DataFrame
     below 1.0, as in the paper (100:0 has no I neurons, hence only E-E distances).
     """
     runs = read_run_table(run_table)
-    runs = runs[runs["ratio"].notna()]
-    if ratios is None:
-        runs = runs[runs["ratio"] < 1.0 - 1e-9]
-    else:
-        keep = np.zeros(len(runs), dtype=bool)
-        for ratio in ratios:
-            keep |= style.same_ratio(runs["ratio"], ratio).to_numpy()
-        runs = runs[keep]
+    runs = style.select_ratios(runs[runs["ratio"].notna()], ratios)
     rows = []
     for _, run in runs.iterrows():
         groups = ["pre-training", "successful" if run["outcome"] == "successful" else "failed"]
@@ -61,19 +55,13 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
 
     data = distance_table(run_table, ratios=ratios)
     runs = read_run_table(run_table)
-    default = runs.loc[runs["ratio"].notna() & (runs["ratio"] < 1.0 - 1e-9), "ratio"]
+    default = style.select_ratios(runs)["ratio"]
     order = style.ordered_ratios(ratios if ratios is not None else default)
-    order = [r for r in order if not style.is_unconstrained(r)]
+    order = [r for r in order if not is_unconstrained(r)]
     kw = read_table(van_rossum_table) if van_rossum_table is not None else pd.DataFrame()
     if len(kw):
         kw["ratio"] = pd.to_numeric(kw["ratio"], errors="coerce")
-    n_groups = {}
-    for ratio in order:
-        sub = runs[style.same_ratio(runs["ratio"], ratio)]
-        n_groups[ratio] = {"pre-training": len(sub), "successful": int((sub["outcome"] == "successful").sum()),
-                           "failed": int((sub["outcome"] != "successful").sum())}
     top = float(data["distance"].max()) if len(data) else 1.0
-    categories = list(CATEGORY_SUFFIX)
 
     with style.context():
         n_rows = max(len(order), 1)
@@ -84,30 +72,13 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
             for ax in axes[0, 1:]:
                 ax.set_visible(False)
         for i, ratio in enumerate(order):
-            letter = chr(ord(first_letter) + i)
-            style.panel_letter(axes[i, 0], letter, x=-0.28)
+            style.panel_letter(axes[i, 0], chr(ord(first_letter) + i), x=-0.28)
+            sub = runs[style.same_ratio(runs["ratio"], ratio)]
+            n_networks = {"pre-training": len(sub), "successful": int((sub["outcome"] == "successful").sum()),
+                          "failed": int((sub["outcome"] != "successful").sum())}
             for j, group in enumerate(GROUPS):
-                ax = axes[i, j]
-                sub = data[style.same_ratio(data["ratio"], ratio) & (data["group"] == group)]
-                if i == 0:
-                    ax.set_title(style.GROUP_NAMES[group])
-                n_networks = n_groups[ratio][group]
-                if sub.empty:
-                    style.annotate_empty(ax, "no runs" if n_networks == 0 else "no distances", keep_axes=True)
-                    ax.set_xticks(range(3), categories)
-                    ax.set_xlim(-0.6, 2.6)
-                else:
-                    _box_and_points(ax, sub, categories)
-                    for k, category in enumerate(categories):
-                        if not (sub["category"] == category).any():
-                            reason = "no I neurons" if np.isclose(ratio, 1.0) and "I" in category else "n/a"
-                            ax.text(k, 0.05 * top, reason, rotation=90, ha="center", va="bottom", fontsize=5,
-                                    color=style.OKABE_ITO["grey"])
-                ax.text(0.03, 0.97, _kw_text(kw, ratio, group, n_networks), transform=ax.transAxes,
-                        ha="left", va="top", fontsize=5.5)
-                ax.set_xlabel("")
-                ax.set_ylabel(f"{style.ratio_text(ratio)}\nmean Van Rossum distance" if j == 0 else "")
-                ax.grid(axis="y", color="0.92", lw=0.5)
+                _draw_group_panel(axes[i, j], data[style.same_ratio(data["ratio"], ratio) & (data["group"] == group)],
+                                  ratio, group, n_networks[group], kw, top, first_row=i == 0, first_column=j == 0)
             axes[i, 0].set_ylim(0, 1.3 * top if top > 0 else 1.0)
         for ax in axes[-1]:
             ax.set_xlabel("neuron pairs")
@@ -115,6 +86,30 @@ def plot_van_rossum(run_table, van_rossum_table=None, *, ratios: Sequence | None
         fig.suptitle(f"Van Rossum distance between hidden neuron pairs (τ = {tau_ms:g} ms){suffix}",
                      x=0.02, ha="left")
     return fig, data
+
+
+def _draw_group_panel(ax, sub: pd.DataFrame, ratio, group: str, n_networks: int, kw: pd.DataFrame, top: float,
+                      *, first_row: bool, first_column: bool) -> None:
+    """One ratio × group: the networks' E-E, E-I and I-I distances, with the Kruskal–Wallis p and N."""
+    categories = list(CATEGORY_SUFFIX)
+    if first_row:
+        ax.set_title(style.GROUP_NAMES[group])
+    if sub.empty:
+        style.annotate_empty(ax, "no runs" if n_networks == 0 else "no distances", keep_axes=True)
+        ax.set_xticks(range(3), categories)
+        ax.set_xlim(-0.6, 2.6)
+    else:
+        _box_and_points(ax, sub, categories)
+        for k, category in enumerate(categories):
+            if not (sub["category"] == category).any():
+                reason = "no I neurons" if np.isclose(ratio, 1.0) and "I" in category else "n/a"
+                ax.text(k, 0.05 * top, reason, rotation=90, ha="center", va="bottom", fontsize=5,
+                        color=style.OKABE_ITO["grey"])
+    ax.text(0.03, 0.97, _kw_text(kw, ratio, group, n_networks), transform=ax.transAxes,
+            ha="left", va="top", fontsize=5.5)
+    ax.set_xlabel("")
+    ax.set_ylabel(f"{ratio_label(ratio)}\nmean Van Rossum distance" if first_column else "")
+    ax.grid(axis="y", color="0.92", lw=0.5)
 
 
 def _box_and_points(ax, sub: pd.DataFrame, categories: list[str]) -> None:

@@ -1,26 +1,24 @@
 """Reading the tables the figures plot: the run table and the per-run metric CSVs.
 
 Formats: the run table is ``results/<experiment>/stats/runs.csv`` (:func:`eisnn.stats.collect_run_table`);
-per-run tables are ``<run_dir>/metrics/<name>.csv`` (:data:`eisnn.metrics.METRIC_FILES`) and
-``<run_dir>/history.csv``. Runs are joined on ``run_dir``, normalised with :func:`run_key`.
-Nothing here imports torch or scipy, so that a figure job starts quickly.
+per-run tables are ``<run_dir>/metrics/<name>.csv`` (:data:`eisnn.layout.METRIC_FILES`) and
+``<run_dir>/history.csv`` (:class:`eisnn.layout.RunFiles`). Runs are joined on ``run_dir``,
+normalised with :func:`eisnn.layout.run_key`. Nothing here imports torch or scipy, so that a
+figure job starts quickly.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
+from eisnn.layout import METRIC_FILES, METRICS_DIR, RunFiles, run_key
+
 BOOL_COLUMNS = ("constrained", "diverged", "success")
-
-
-def run_key(run_dir: str | os.PathLike) -> str:
-    """Canonical form of a run directory path, used to join tables."""
-    return os.path.normpath(str(run_dir))
 
 
 def _as_bool(series: pd.Series) -> pd.Series:
@@ -33,7 +31,7 @@ def read_run_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     """The run table (a path to ``runs.csv`` or a DataFrame), typed, with ``run_key`` and ``outcome``.
 
     ``outcome`` is ``"diverged"`` for diverged runs, else ``"successful"``/``"failed"`` from
-    the table's ``success`` column (SPEC §3).
+    the table's ``success`` column (:data:`eisnn.stats.SUCCESS_RULES`, docs/formats.md).
     """
     table = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source)
     for column in BOOL_COLUMNS:
@@ -57,14 +55,12 @@ def read_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
 def read_run_metrics(run_dirs: Iterable[str | os.PathLike], name: str, missing_ok: bool = True) -> pd.DataFrame:
     """Concatenate ``<run_dir>/metrics/<name>.csv`` over runs, with a ``run_key`` column first.
 
-    ``name`` is a key of :data:`eisnn.metrics.METRIC_FILES` (e.g. ``"activity_class"``).
+    ``name`` is a key of :data:`eisnn.layout.METRIC_FILES` (e.g. ``"activity_class"``).
     Runs without the file are skipped if ``missing_ok`` (an empty frame if none has it).
     """
-    from eisnn.metrics import METRIC_FILES  # imports torch: only when the file name is needed
-
     if name not in METRIC_FILES:
         raise KeyError(f"unknown metrics table {name!r}; expected one of {sorted(METRIC_FILES)}")
-    return _concat_per_run(run_dirs, Path("metrics") / METRIC_FILES[name], missing_ok)
+    return _concat_per_run(run_dirs, lambda files: files.metric(name), missing_ok)
 
 
 def read_per_run_files(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
@@ -74,18 +70,18 @@ def read_per_run_files(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     Every file must exist (these are a workflow rule's declared inputs).
     """
     paths = [Path(p) for p in paths]
-    return _concat((p.parent.parent if p.parent.name == "metrics" else p.parent, p) for p in paths)
+    return _concat((p.parent.parent if p.parent.name == METRICS_DIR else p.parent, p) for p in paths)
 
 
 def read_histories(run_dirs: Iterable[str | os.PathLike], missing_ok: bool = True) -> pd.DataFrame:
     """Concatenate ``<run_dir>/history.csv`` over runs, with a ``run_key`` column first."""
-    return _concat_per_run(run_dirs, Path("history.csv"), missing_ok)
+    return _concat_per_run(run_dirs, lambda files: files.history, missing_ok)
 
 
-def _concat_per_run(run_dirs, relative: Path, missing_ok: bool) -> pd.DataFrame:
+def _concat_per_run(run_dirs, file_of: Callable[[RunFiles], Path], missing_ok: bool) -> pd.DataFrame:
     pairs = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / relative
+        path = file_of(RunFiles(run_dir))
         if path.exists():
             pairs.append((run_dir, path))
         elif not missing_ok:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from eisnn.io import atomic_path, write_csv_atomic
+from eisnn.layout import is_unconstrained
 
 MM = 1 / 25.4
 FULL_WIDTH = 180 * MM
@@ -66,8 +67,6 @@ FMNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-PAPER_BASELINE_ACCURACY = {"fmnist": 0.86, "shd": 0.48}
-"""Accuracy of the unbounded network that the paper draws in Fig 1c/d (fraction)."""
 
 RC = {
     "font.family": "sans-serif",
@@ -118,24 +117,12 @@ def new_figure(width: float, height: float, layout: str | None = "constrained") 
 # ---------------------------------------------------------------------------------------------
 
 
-def is_unconstrained(ratio) -> bool:
-    return ratio is None or (isinstance(ratio, (float, np.floating)) and math.isnan(ratio))
-
-
 def ratio_color(ratio) -> str:
     """Colour of an E:I ratio: viridis from 0.5 (dark) to 1.0 (green-yellow); black if unconstrained."""
     if is_unconstrained(ratio):
         return UNCONSTRAINED_COLOR
     position = float(np.clip((float(ratio) - 0.5) / 0.5, 0.0, 1.0))
     return mpl.colors.to_hex(mpl.colormaps["viridis"](0.85 * position))
-
-
-def ratio_text(ratio) -> str:
-    """``0.8`` -> ``"80:20"``; NaN/None -> ``"unconstrained"``."""
-    if is_unconstrained(ratio):
-        return "unconstrained"
-    e = round(100 * float(ratio), 6)
-    return f"{e:g}:{round(100 - e, 6):g}"
 
 
 def ordered_ratios(values: Iterable) -> list:
@@ -152,6 +139,22 @@ def same_ratio(series: pd.Series, ratio) -> pd.Series:
     if is_unconstrained(ratio):
         return values.isna()
     return pd.Series(np.isclose(values.to_numpy(dtype=float), float(ratio), rtol=0, atol=1e-9), index=series.index)
+
+
+def among_ratios(series: pd.Series, ratios: Iterable) -> np.ndarray:
+    """Boolean mask of the rows of ``series`` equal to any of ``ratios`` (:func:`same_ratio`)."""
+    mask = np.zeros(len(series), dtype=bool)
+    for ratio in ratios:
+        mask |= same_ratio(series, ratio).to_numpy()
+    return mask
+
+
+def select_ratios(runs: pd.DataFrame, ratios: Iterable | None = None) -> pd.DataFrame:
+    """The rows of ``runs`` at ``ratios``; by default every constrained ratio below 100:0, as the
+    paper's Fig 3 and Fig 5 show (100:0 is all excitatory; unconstrained runs have no E/I types)."""
+    if ratios is None:
+        return runs[runs["ratio"].notna() & (runs["ratio"] < 1.0 - 1e-9)]
+    return runs[among_ratios(runs["ratio"], ratios)]
 
 
 def class_names(dataset: str | None, n_classes: int) -> list[str]:
@@ -217,6 +220,13 @@ def annotate_empty(ax, text: str = "no runs", keep_axes: bool = False) -> None:
             spine.set_visible(False)
 
 
+def accuracy_axis(ax, label: str, dataset_label: str = "") -> None:
+    """Test-accuracy y axis from 0 to 100 %: ``label``, with ``dataset_label`` on a second line if given."""
+    ax.set_ylabel(f"{label}{dataset_label and chr(10) + dataset_label}")
+    ax.set_ylim(0, 103)
+    ax.set_yticks([0, 20, 40, 60, 80, 100])
+
+
 def panel_letter(ax, letter: str, x: float = -0.02, y: float = 1.02) -> None:
     """Bold panel letter at the top left of ``ax`` (axes coordinates)."""
     ax.text(x, y, letter, transform=ax.transAxes, fontsize=9, fontweight="bold", ha="right", va="bottom")
@@ -227,10 +237,6 @@ def format_sigma(value) -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
     return f"{float(value):.3g}"
-
-
-def format_pct(value, digits: int = 1) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{100 * value:.{digits}f} %"
 
 
 def log_floor(values: Iterable[float], default: float = 1e-2) -> float:
@@ -266,7 +272,7 @@ def plain_log_ticks(ax, axis: str = "x") -> None:
 
 
 def success_texts(dataset: str | None) -> tuple[str, str]:
-    """(successful, failed) wording of SPEC §3's success rule for ``dataset``."""
+    """(successful, failed) wording of the success rule for ``dataset`` (:data:`eisnn.stats.SUCCESS_RULES`)."""
     from eisnn.stats import SUCCESS_RULES
 
     column, threshold = SUCCESS_RULES.get(dataset, ("acc_peak", 0.5))

@@ -11,6 +11,7 @@ import pandas as pd
 from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table
 from eisnn.io import write_text_atomic
+from eisnn.layout import ratio_label
 
 CSS = """
 body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 13px; margin: 1em; }
@@ -53,7 +54,7 @@ def van_rossum_html(van_rossum_table, title: str) -> str:
         table["ratio"] = pd.to_numeric(table["ratio"], errors="coerce")
     for ratio, sub in (table.groupby("ratio", sort=True) if len(table) else []):
         sub = sub.set_index("group")
-        cells = [f"<td class=left>{style.ratio_text(ratio)}</td>"]
+        cells = [f"<td class=left>{ratio_label(ratio)}</td>"]
         for group in GROUPS:
             if group not in sub.index:
                 cells += ["<td>n/a</td>"] * 3
@@ -77,17 +78,17 @@ def ttests_html(ttests, title: str) -> str:
 
     The level is σ_init, or the target initial rate in an experiment initialised by target rate.
     """
-    from eisnn.stats import format_p
+    from eisnn.stats import format_p, is_rate_table
 
     table = read_table(ttests)
-    reference = style.ratio_text(table["reference_ratio"].iloc[0]) if len(table) and "reference_ratio" in table else "100:0"
-    level, level_header = ("target_rate_hz", "target rate (Hz)") if "target_rate_hz" in table else ("sigma_init", "σ_init")
+    reference = ratio_label(table["reference_ratio"].iloc[0]) if len(table) and "reference_ratio" in table else "100:0"
+    level, level_header = ("target_rate_hz", "target rate (Hz)") if is_rate_table(table) else ("sigma_init", "σ_init")
     header = [level_header, "σ_noise/σ_init", "ratio", "n", f"n {reference}", "mean (%)", f"mean {reference} (%)",
               "difference (pp)", "t", "df", "p", "p Holm", "stars", "note"]
     rows = []
     for _, r in table.iterrows():
         cells = [_num(r.get(level, np.nan), "g"), _num(r.get("noise_frac", np.nan), "g"),
-                 style.ratio_text(r["ratio"]), str(r["n"]), str(r["n_ref"]), _num(100 * r["mean"], ".2f"),
+                 ratio_label(r["ratio"]), str(r["n"]), str(r["n_ref"]), _num(100 * r["mean"], ".2f"),
                  _num(100 * r["mean_ref"], ".2f"), _num(100 * r["mean_diff"], "+.2f"), _num(r["t"], ".2f"),
                  _num(r["df"], ".1f"), format_p(r["p"]), format_p(r["p_holm"]),
                  r["stars"] if isinstance(r["stars"], str) else "",
@@ -136,7 +137,7 @@ def run_table_html(run_table, title: str) -> str:
         for column, _ in present:
             value = r[column]
             if column == "ratio":
-                text = style.ratio_text(value)
+                text = ratio_label(value)
             elif column.startswith("acc_"):
                 text = _pct(float(value)) if pd.notna(value) else "n/a"
             elif column.startswith("vr_") or column.endswith("rate_hz"):

@@ -1,0 +1,171 @@
+"""Names and paths of everything a run, a pack and an experiment write (docs/architecture.md).
+
+The one owner of the result layout: the library writes and reads these names, the workflow
+rules import them to declare inputs and outputs. Standard library only (numpy for the
+shortest float text), so that building the DAG never imports torch or matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+RUN_DIR = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/seed-{seed}"
+"""A run directory; ``init`` is ``sigma-<σ_init>`` or ``rate-<target Hz>`` (:func:`init_label`)."""
+
+PACK_MARKER = "{results_dir}/{experiment}/ratio-{ratio}/{init}/noise-{noise}/pack-{seeds}.json"
+"""The file a training job writes last, listing the runs it trained (:func:`seeds_label`)."""
+
+RUN_JSON = "run.json"
+HISTORY_CSV = "history.csv"
+PROBE_H5 = "probe.h5"
+CHECKPOINT = "checkpoint.pt"
+SNAPSHOT = "weights_epoch-{epoch}.npz"
+SNAPSHOT_PATTERN = re.compile(r"^weights_epoch-(\d+)\.npz$")
+METRICS_DIR = "metrics"
+STATS_DIR = "stats"
+
+METRIC_FILES = {
+    "summary": "summary.csv",
+    "activity_class": "activity_class.csv",
+    "activity_population": "activity_population.csv",
+    "spikes_per_step": "spikes_per_step.csv",
+    "van_rossum": "van_rossum.csv",
+    "isi": "isi.csv",
+    "weights_hist": "weights_hist.csv",
+}
+"""Per-run metric table name -> file name under ``<run_dir>/metrics/`` (docs/formats.md)."""
+
+STATS_FILES = {
+    "runs": "runs.csv",
+    "ttests": "ttests.csv",
+    "ttests_md": "ttests.md",
+    "van_rossum_table": "van_rossum_table.csv",
+    "van_rossum_table_md": "van_rossum_table.md",
+}
+"""Statistics table name -> file name under ``<results>/<experiment>/stats/`` (docs/formats.md)."""
+
+
+class RunFiles:
+    """The files of one run directory (docs/architecture.md, "Run directory")."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+
+    @property
+    def run_json(self) -> Path:
+        return self.run_dir / RUN_JSON
+
+    @property
+    def history(self) -> Path:
+        return self.run_dir / HISTORY_CSV
+
+    @property
+    def probe(self) -> Path:
+        return self.run_dir / PROBE_H5
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.run_dir / METRICS_DIR
+
+    def snapshot(self, epoch: int) -> Path:
+        return self.run_dir / SNAPSHOT.format(epoch=int(epoch))
+
+    def snapshots(self) -> dict[int, Path]:
+        """``{epoch: path}`` of the snapshot files present, by epoch."""
+        found = {}
+        for path in self.run_dir.iterdir():
+            match = SNAPSHOT_PATTERN.match(path.name)
+            if match:
+                found[int(match.group(1))] = path
+        return dict(sorted(found.items()))
+
+    def metric(self, name: str) -> Path:
+        """``metrics/<file>`` of a table of :data:`METRIC_FILES`."""
+        if name not in METRIC_FILES:
+            raise KeyError(f"unknown metrics table {name!r}; expected one of {sorted(METRIC_FILES)}")
+        return self.metrics_dir / METRIC_FILES[name]
+
+    def outputs(self) -> list[Path]:
+        """The training outputs present (run.json first, so that it goes first when removed)."""
+        return [self.run_json, self.history, self.probe, *self.snapshots().values()]
+
+
+def stats_path(results_dir: str, experiment: str, name: str) -> str:
+    """``<results>/<experiment>/stats/<file>`` of a table of :data:`STATS_FILES`."""
+    return f"{results_dir}/{experiment}/{STATS_DIR}/{STATS_FILES[name]}"
+
+
+def run_key(run_dir: str | os.PathLike) -> str:
+    """Canonical text of a run directory path, used to join per-run tables."""
+    return os.path.normpath(str(run_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# Path labels
+# ---------------------------------------------------------------------------------------------
+
+
+def format_value(value: float | None) -> str:
+    """Path label of a grid value: ``None`` -> ``none``; numbers in shortest positional form.
+
+    ``0.001`` -> ``0.001``, ``1.0`` -> ``1``, ``3e-05`` -> ``0.00003``. Distinct floats get
+    distinct labels.
+    """
+    if value is None:
+        return "none"
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot label the non-finite value {value}")
+    import numpy as np
+
+    return np.format_float_positional(value, trim="-")
+
+
+def seeds_label(seeds: Sequence[int]) -> str:
+    """Compact label of a seed chunk: ascending runs of consecutive seeds become ``a-b``.
+
+    ``[0, 1, 2, 3]`` -> ``0-3``; ``[8]`` -> ``8``; ``[0, 1, 5]`` -> ``0-1+5``.
+    """
+    parts: list[str] = []
+    start = prev = None
+    for seed in seeds:
+        if prev is not None and seed == prev + 1:
+            prev = seed
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = seed
+    if start is not None:
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+    return "+".join(parts)
+
+
+def init_label(sigma_init: float | None, target_rate_hz: float | None) -> str:
+    """Path label of an initialisation: ``sigma-0.001`` or ``rate-5`` (a target rate in Hz)."""
+    if (sigma_init is None) == (target_rate_hz is None):
+        raise ValueError("an initialisation is a sigma_init or a target_rate_hz, exactly one of them")
+    return f"sigma-{format_value(sigma_init)}" if target_rate_hz is None else f"rate-{format_value(target_rate_hz)}"
+
+
+def is_unconstrained(ratio) -> bool:
+    """True for the unconstrained network's ratio: None, or NaN as tables store it."""
+    try:
+        return ratio is None or math.isnan(float(ratio))
+    except (TypeError, ValueError):
+        return False
+
+
+def ratio_label(ratio) -> str:
+    """E:I text of a ratio: ``0.8`` -> ``"80:20"``; None/NaN -> ``"unconstrained"``."""
+    if is_unconstrained(ratio):
+        return "unconstrained"
+    excitatory = round(100 * float(ratio), 6)
+    return f"{excitatory:g}:{round(100 - excitatory, 6):g}"
