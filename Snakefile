@@ -2,7 +2,7 @@
 
     snakemake --cores 16 figures                       # the full paper (config/config.yaml)
     snakemake --cores 2 figures --config preset=smoke  # synthetic data, about two minutes
-    snakemake --profile workflow/profiles/slurm figures
+    snakemake --workflow-profile profiles/slurm figures
 
 Targets go before --config (it takes every following word as a key=value pair). Nested
 values can be given on the command line, e.g. --config 'experiments={fmnist_noise: {seeds:

@@ -168,7 +168,7 @@ def test_training_options_merge_defaults_overrides_and_epochs():
     assert shd["epochs"] == 200 and shd["n_hidden"] == 200 and shd["snapshot_epochs"] == [0, 1, 10, 200]
     assert fmnist["epochs"] == 30 and fmnist["n_hidden"] == 100 and fmnist["snapshot_epochs"] == [0, 1, 10, 30]
     assert fmnist["learning_rate"] == 2e-4 and fmnist["adam_betas"] == [0.9, 0.999]
-    assert cfg.experiments["shd_sigma"].resources["train_runtime"] == 2880
+    assert "train_runtime" not in cfg.experiments["shd_sigma"].resources  # measured need, not a fixed request
 
 
 def test_train_options_are_accepted_by_the_training_library():

@@ -362,3 +362,56 @@ def test_building_the_dag_imports_neither_torch_nor_matplotlib(tmp_path):
     # The blocker works: importing torch under it fails.
     probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=env)
     assert probe.returncode != 0 and "imported while building the DAG" in probe.stderr
+
+
+def _slurm_groups() -> list[str]:
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    return [f"{rule}={group}" for rule, group in profile["groups"].items()]
+
+
+def local_rules() -> set[str]:
+    """Rules that never go to SLURM: `localrules:` lists and the experiment targets."""
+    from eisnn.config import EXPERIMENTS
+
+    names = set(EXPERIMENTS)
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        for block in re.finditer(r"^localrules:\s*\n((?:[ \t]+\S.*\n?)+)", path.read_text(), flags=re.MULTILINE):
+            names |= set(re.findall(r"\w+", block.group(1)))
+    return names
+
+
+def slurm_allocations(output: str) -> dict[str, int]:
+    """SLURM jobs of a dry run with the SLURM profile's groups: group jobs, and the jobs outside
+    any group that are not local rules (group members are indented in Snakemake's listing)."""
+    groups = re.findall(r"^\[[^\]]*\] Group job (\w+)", output, flags=re.MULTILINE)
+    single = [r for r in re.findall(r"^rule (\w+):$", output, flags=re.MULTILINE) if r not in local_rules()]
+    counts: dict[str, int] = {}
+    for name in [f"group {g}" for g in groups] + single:
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def test_full_paper_reaches_slurm_as_few_allocations(tmp_path):
+    """The full paper with the SLURM profile's groups: one allocation per training pack (with its
+    runs' metrics), one per experiment's statistics and figures (Fig 1b, which reads one run's
+    probe, is one more), one per dataset encoding."""
+    workdir = copy_workflow(tmp_path / "wf")
+    output = snakemake(workdir, "--dry-run", "--cores", "1", "--groups", *_slurm_groups())
+    counts = slurm_allocations(output)
+    assert counts == {"group pack": 342, "group summary": 5, "encode": 2}, counts
+    assert sum(counts.values()) == 349 <= 500
+    # Nothing that SLURM would run is left outside a group but the encodings.
+    assert not re.findall(r"^rule (run_metrics|train|train_shd|statistics|fig\w*):$", output, flags=re.MULTILINE)
+
+
+def test_plain_snakemake_loads_the_default_profile(tmp_path):
+    """`snakemake …` in the repository uses profiles/default (found next to the Snakefile)."""
+    workdir = copy_workflow(tmp_path / "wf")
+    shutil.copytree(ROOT / "profiles", workdir / "profiles")
+    result = subprocess.run(
+        [*SNAKEMAKE, "--dry-run", "figures", "--config", "preset=smoke"],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert re.search(r"Using workflow specific profile profiles/default", output), output[:2000]

@@ -97,6 +97,22 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_requests(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_workflow_config, load_yaml
+
+    try:
+        base = {**load_yaml(args.config_dir / "config.yaml"), **({"preset": args.preset} if args.preset else {})}
+        cfg = load_workflow_config(base, config_dir=args.config_dir)
+    except (ConfigError, OSError) as error:
+        raise SystemExit(f"eisnn requests: {error}") from None
+    print(f"{'experiment':<14} {'job':<52} {'measured need':>16} {'request (attempt 1)':>22} {'attempt 3':>20}")
+    for row in cfg.request_table():
+        need = f"{row['need_s'] / 60:.1f} min, {row['peak_mb'] / 1000:.1f} GB"
+        first, third = (f"{r.runtime} min, {r.mem_mb} MB" for r in (row["request"], row["retry"]))
+        print(f"{row['experiment']:<14} {row['job']:<52} {need:>16} {first:>22} {third:>20}")
+    return 0
+
+
 def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
@@ -136,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="encoder parameter, e.g. subset_train=10000, n_steps=100, tau_eff=20 (repeatable)",
     )
     encode.set_defaults(func=_cmd_encode)
+
+    requests = commands.add_parser(
+        "requests",
+        help="the cluster requests of the training and metrics jobs of a config (from the measured costs)",
+    )
+    requests.add_argument("--config-dir", type=Path, default=Path("config"), help="folder with config.yaml and presets/")
+    requests.add_argument("--preset", help="a preset of config/presets/ merged over config.yaml")
+    requests.set_defaults(func=_cmd_requests)
 
     train = commands.add_parser(
         "train",

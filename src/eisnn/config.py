@@ -34,6 +34,7 @@ import yaml
 
 from .layout import PACK_MARKER, RUN_DIR, format_value, init_label, seeds_label
 from .params import CalibrationSettings, ModelConfig, reference_weight_scale
+from .resources import DATASET_SIZES, Request, RequestPolicy
 
 EXPERIMENTS = {"fmnist_sigma": "fmnist", "shd_sigma": "shd", "fmnist_noise": "fmnist", "fmnist_rate": "fmnist"}
 """Experiment id -> the dataset it has in the paper: the paper's three (Fig 1/3/4/5 and Table 2 on
@@ -448,6 +449,105 @@ class WorkflowConfig:
             raise ConfigError(f"experiments.{name}: not in the config")
         return self.experiments[name]
 
+    def dataset_sizes(self, dataset: str) -> tuple[int, int]:
+        """(train, test) samples the encoded dataset will have (subsets, or the full dataset)."""
+        params = self.raw.get("datasets", {}).get(dataset, {})
+        if dataset == "synthetic":
+            return int(params.get("n_train", 512)), int(params.get("n_test", 128))
+        full_train, full_test = DATASET_SIZES[dataset]
+        subset_train, subset_test = params.get("subset_train"), params.get("subset_test")
+        return min(subset_train or full_train, full_train), min(subset_test or full_test, full_test)
+
+    @property
+    def request_policy(self) -> RequestPolicy:
+        return RequestPolicy.from_config(self.raw.get("resources", {}))
+
+    def training_request(self, pack: Pack, attempt: int = 1) -> Request:
+        """runtime (minutes) and mem_mb of the job that trains ``pack`` (:mod:`eisnn.resources`);
+        an experiment's ``resources.train_runtime``/``train_mem_mb`` replace the measured need.
+        The runtime leaves room for the metrics of the pack's runs within ``max_runtime``: on a
+        cluster they run in the same SLURM job (the profile's group ``pack``)."""
+        experiment = self.experiment(pack.experiment)
+        sizes = self.dataset_sizes(experiment.dataset)
+        request = self.request_policy.training(
+            experiment.dataset, sizes, len(pack.seeds), experiment.training["epochs"], attempt
+        )
+        fixed = experiment.resources
+        runtime = int(fixed["train_runtime"]) * attempt if "train_runtime" in fixed else request.runtime
+        # The pack's SLURM job also computes its runs' metrics: together within max_runtime.
+        metrics_minutes = len(pack.seeds) * self.metrics_request(pack.experiment, attempt).runtime
+        runtime = max(1, min(runtime, self.request_policy.max_runtime - metrics_minutes))
+        return Request(runtime, int(fixed["train_mem_mb"]) * attempt if "train_mem_mb" in fixed else request.mem_mb)
+
+    def metrics_request(self, experiment: str, attempt: int = 1) -> Request:
+        """runtime (minutes) and mem_mb of one run's metrics job (every snapshot, the test split)."""
+        spec = self.experiment(experiment)
+        n_snapshots = len(spec.training.get("snapshot_epochs", [0, 1, 10, spec.training["epochs"]]))
+        return self.request_policy.metrics(spec.dataset, self.dataset_sizes(spec.dataset)[1], n_snapshots, attempt)
+
+    def check_requests(self) -> None:
+        """A ConfigError if the SLURM job of a training pack of an enabled experiment (its
+        training and its runs' metrics) would need more than ``resources.max_runtime`` minutes
+        at its first attempt."""
+        policy = self.request_policy
+        for name in self.enabled:
+            spec = self.experiment(name)
+            if spec.dataset not in policy.measured:
+                raise ConfigError(
+                    f"invalid config: resources.measured.{spec.dataset}: missing, so the jobs of experiment {name} "
+                    f"have no request; measure it with benchmarks/cluster_requests.py"
+                )
+            if "train_runtime" in spec.resources:
+                continue
+            if self._pack_minutes(name, spec.runs_per_job) <= policy.max_runtime:
+                continue
+            fitting = next(
+                (n for n in range(spec.runs_per_job - 1, 0, -1) if self._pack_minutes(name, n) <= policy.max_runtime), 0
+            )
+            sizes = self.dataset_sizes(spec.dataset)
+            need_s = policy.training_need_seconds(spec.dataset, sizes, spec.runs_per_job, spec.training["epochs"])
+            advice = f"use runs_per_job: {fitting} or less for this experiment" if fitting else "shorten the epochs"
+            raise ConfigError(
+                f"invalid config: experiments.{name}.runs_per_job: a pack of {spec.runs_per_job} runs needs "
+                f"{need_s / 3600:.1f} h of training; with the margin ({policy.margin:g}×) and its runs' metrics its "
+                f"job would ask for more than resources.max_runtime ({policy.max_runtime} min); {advice}"
+            )
+
+    def request_table(self) -> list[dict[str, Any]]:
+        """Per enabled experiment: the measured need and the requests (attempts 1 and 3) of its
+        first training pack and of one run's metrics, for the README and ``eisnn requests``."""
+        rows, policy = [], self.request_policy
+        for name in self.enabled:
+            spec = self.experiment(name)
+            pack = spec.packs()[0]
+            sizes = self.dataset_sizes(spec.dataset)
+            n_snapshots = len(spec.training.get("snapshot_epochs", []))
+            costs = policy.measured[spec.dataset]
+            rows.append({
+                "experiment": name,
+                "job": f"train: {len(pack.seeds)} runs × {spec.training['epochs']} epochs, {sizes[0]} / {sizes[1]}",
+                "need_s": policy.training_need_seconds(spec.dataset, sizes, len(pack.seeds), spec.training["epochs"]),
+                "peak_mb": costs["train_peak_mb"],
+                "request": self.training_request(pack),
+                "retry": self.training_request(pack, 3),
+            })
+            rows.append({
+                "experiment": name,
+                "job": f"run_metrics: {n_snapshots} snapshots × {sizes[1]} test samples",
+                "need_s": policy.metrics_need_seconds(spec.dataset, sizes[1], n_snapshots),
+                "peak_mb": costs["metrics_peak_mb"],
+                "request": self.metrics_request(name),
+                "retry": self.metrics_request(name, 3),
+            })
+        return rows
+
+    def _pack_minutes(self, experiment: str, runs: int) -> int:
+        """Minutes a pack of ``runs`` runs asks for at its first attempt, training and metrics, uncapped."""
+        spec, policy = self.experiment(experiment), self.request_policy
+        need_s = policy.training_need_seconds(spec.dataset, self.dataset_sizes(spec.dataset), runs, spec.training["epochs"])
+        training = math.ceil(need_s * policy.margin / 60) + policy.startup_minutes
+        return training + runs * self.metrics_request(experiment).runtime
+
     def datasets_in_use(self) -> list[str]:
         return sorted({self.experiments[name].dataset for name in self.enabled})
 
@@ -695,4 +795,5 @@ def load_workflow_config(
     merged = apply_preset(config, config_dir / "presets", overrides)
     cfg = build(merged, load_schema(config_dir / "schemas" / "config.schema.yaml"))
     check_data_sources(cfg, base_dir)
+    cfg.check_requests()
     return cfg

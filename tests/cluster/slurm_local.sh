@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Single-node SLURM cluster on the local machine, for testing the eisnn
-# workflow's SLURM profile (workflow/profiles/slurm) end to end.
+# workflow's SLURM profile (profiles/slurm) end to end.
 #
 #   bash tests/cluster/slurm_local.sh up       # install if missing, configure, start, wait for idle
 #   bash tests/cluster/slurm_local.sh down     # cancel jobs, stop slurmd/slurmctld (and munged if we started it)

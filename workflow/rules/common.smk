@@ -84,26 +84,39 @@ def encoded_split(split):
 # -- training ---------------------------------------------------------------------------------
 
 
-def pack_runs(wildcards):
-    """RunSpec keyword arguments of every run of the pack."""
-    pack = CFG.pack(
+def pack_of(wildcards):
+    """The pack a training job's wildcards name."""
+    return CFG.pack(
         wildcards.experiment,
         wildcards.ratio,
         wildcards.init,
         wildcards.noise,
         wildcards.seeds,
     )
-    return CFG.pack_specs(pack)
+
+
+def pack_runs(wildcards):
+    """RunSpec keyword arguments of every run of the pack."""
+    return CFG.pack_specs(pack_of(wildcards))
 
 
 def train_options(wildcards):
     return CFG.experiment(wildcards.experiment).train_options
 
 
-def train_resource(name, default):
-    """Resource callable: the experiment's `resources.<name>` (config), else ``default``."""
-    return lambda wildcards: CFG.experiment(wildcards.experiment).resources.get(
-        name, default
+def training_request(name):
+    """Resource callable: ``runtime`` or ``mem_mb`` of the pack's training job at this attempt
+    (the measured need scaled to the pack, eisnn.resources)."""
+
+    return lambda wildcards, attempt: getattr(
+        CFG.training_request(pack_of(wildcards), attempt), name
+    )
+
+
+def metrics_request(name):
+    """Resource callable: ``runtime`` or ``mem_mb`` of one run's metrics job at this attempt."""
+    return lambda wildcards, attempt: getattr(
+        CFG.metrics_request(wildcards.experiment, attempt), name
     )
 
 

@@ -10,12 +10,14 @@ rule run_metrics:
         **{name: str(RunFiles(RUN).metric(name)) for name in METRIC_FILES},
     log:
         f"{LOGS}/metrics/{{experiment}}/{POINT}_seed-{{seed}}.log",
+    benchmark:
+        f"{LOGS}/metrics/{{experiment}}/{POINT}_seed-{{seed}}.benchmark.tsv"
     conda:
         ENV
     threads: 1
     resources:
-        runtime=60,
-        mem_mb=4000,
+        runtime=metrics_request("runtime"),
+        mem_mb=metrics_request("mem_mb"),
     params:
         run_dir=lambda wildcards: RUN.format(**wildcards),
         model=model_options,

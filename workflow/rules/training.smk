@@ -30,8 +30,8 @@ rule train:
         ENV
     threads: 1
     resources:
-        runtime=train_resource("train_runtime", 720),
-        mem_mb=train_resource("train_mem_mb", 4000),
+        runtime=training_request("runtime"),
+        mem_mb=training_request("mem_mb"),
     params:
         runs=pack_runs,
         options=train_options,
