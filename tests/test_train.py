@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from eisnn.data import make_synthetic_splits, save_spikes
+from eisnn.data import DatasetError, make_synthetic_splits, save_spikes
 from eisnn.params import RunSpec, TrainOptions, fingerprint
 from eisnn.snapshot import Snapshot
 from eisnn.train import PackTrainer, train_pack
@@ -295,3 +295,36 @@ def test_checkpoint_fingerprints_are_stable_so_existing_checkpoints_resume():
     assert fingerprint(run, moved, {"dataset": "synthetic", "n_train": 300}) == fingerprint(
         run, options, {"dataset": "synthetic", "n_train": 300}
     )
+
+
+def _tree_bytes(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_job_failing_before_training_leaves_finished_results_byte_identical(tmp_path, splits, split_files):
+    """A failure at each step before training (data, device, the pack's checks, calibration,
+    an unwritable run directory) stops train_pack before it removes any finished file."""
+    train_split, test_split = splits
+    done = _run(tmp_path, "done")
+    blocked_parent = tmp_path / "a_file"
+    blocked_parent.write_text("not a directory")
+    options = TrainOptions.from_dict(OPTIONS)
+    train_pack([done], *splits, options)
+    before = _tree_bytes(done.run_dir)
+    assert "run.json" in before and "history.csv" in before
+    other_shape = make_synthetic_splits(64, 32, seed=1, n_units=SYNTHETIC["n_units"] + 1, n_steps=30, n_classes=4)[1]
+    failures = [
+        ("missing data", lambda: train_pack([done], tmp_path / "missing.h5", split_files[1], options), DatasetError),
+        ("mismatched splits", lambda: train_pack([done], train_split, other_shape, options), ValueError),
+        ("unreachable target", lambda: train_pack([done, _run(tmp_path, "rate", target_rate_hz=5000.0)], *splits, options),
+         ValueError),
+        ("unwritable run directory",
+         lambda: train_pack([done, RunSpec(blocked_parent / "run", 0.8, 0.1, 0.0, 1)], *splits, options), OSError),
+    ]
+    if not torch.cuda.is_available():
+        failures.append(("no CUDA device", lambda: train_pack([done], *splits, options.replace(device="cuda")),
+                         (RuntimeError, AssertionError)))
+    for what, call, error in failures:
+        with pytest.raises(error):
+            call()
+        assert _tree_bytes(done.run_dir) == before, f"{what}: finished files changed"

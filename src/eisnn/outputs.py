@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -89,6 +90,17 @@ def write_run_json(files: RunFiles, summary: Mapping[str, Any]) -> None:
     """``run.json``, written last: its presence marks a complete run; the checkpoint goes."""
     write_json_atomic(files.run_json, summary)
     files.checkpoint.unlink(missing_ok=True)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Create ``run_dir`` and write a file into it, so that a read-only or missing location stops
+    a job before training (and before any previous result is removed), with the path named."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise OSError(f"{run_dir}: cannot write the run's files ({error.strerror or error})") from None
 
 
 def remove_outputs(run_dir: Path) -> None:

@@ -25,7 +25,7 @@ from .data import SpikeDataset, load_spikes
 from .initial import initial_network, stream_seed
 from .layout import RunFiles
 from .model import dale_bound_, forward_backward, make_input_batch, simulate
-from .outputs import json_attrs, provenance, remove_outputs, write_history, write_probe, write_run_json
+from .outputs import check_writable, json_attrs, provenance, remove_outputs, write_history, write_probe, write_run_json
 from .params import RunSpec, TrainOptions, fingerprint
 from .snapshot import Snapshot
 
@@ -392,10 +392,14 @@ def train_pack(
     torch.set_num_threads(options.threads)
     train = train_path if isinstance(train_path, SpikeDataset) else load_spikes(train_path)
     test = test_path if isinstance(test_path, SpikeDataset) else load_spikes(test_path)
-    runs = calibrate_runs(runs, train, options, log=_log)  # first: an unreachable target deletes nothing
+    # Everything that can fail before training comes first (data, calibration, the device,
+    # the pack's checks, writable run directories): a failing job deletes nothing.
+    runs = calibrate_runs(runs, train, options, log=_log)
+    trainer = PackTrainer(runs, train, test, options)
+    for run in runs:
+        check_writable(run.run_dir)
     for run in runs:
         remove_outputs(run.run_dir)
-    trainer = PackTrainer(runs, train, test, options)
     _log(
         f"training {len(runs)} run(s) on {trainer.device}, {train.n_samples} train / {test.n_samples} test samples, "
         f"{options.epochs} epochs"
