@@ -487,33 +487,36 @@ def smoke_slurm(slurm_cluster, smoke_sources, smoke_local, tmp_path_factory):
 
 
 def parse_group_jobs(text: str) -> list[dict]:
-    """Group jobs of a Snakemake run, in submission order: {"group", "members": [(rule, jobid,
-    resources)], "slurm_id"}. Snakemake prints a group's header, then its member jobs indented,
-    then the plugin's submission line with the group's id."""
-    groups = []
-    pattern = re.compile(
+    """Group jobs of a Snakemake run: {"group", "members": [(rule, jobid, resources)], "slurm_id"}.
+
+    Snakemake prints each selected group's header with its member jobs indented below it; the
+    plugin then prints one submission line per group, in the order the groups were printed
+    (several groups can be selected at once)."""
+    events = re.compile(
         r"^\[[^\]]*\] Group job (?P<group>\w+) \(jobs in lexicogr\. order\):$"
         r"|^Job [0-9a-f-]{36} has been submitted with SLURM jobid (?P<sid>\d+)",
         flags=re.MULTILINE,
     )
-    current = None
-    for match in pattern.finditer(text):
-        if match.group("group"):
-            current = {"group": match.group("group"), "start": match.end(), "members": []}
+    matches = list(events.finditer(text))
+    pending, groups = [], []
+    for i, match in enumerate(matches):
+        if match.group("sid"):
+            if pending:
+                group = pending.pop(0)
+                group["slurm_id"] = match.group("sid")
+                groups.append(group)
             continue
-        if current is None:
-            continue
-        body = text[current.pop("start"):match.start()]
-        for block in re.split(r"\n(?=    rule \w+:)", body):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        members = []
+        for block in re.split(r"\n(?=    rule \w+:)", text[match.end():end]):
             header = re.search(r"^    rule (\w+):$", block, flags=re.MULTILINE)
             jobid = re.search(r"^\s+jobid: (\d+)$", block, flags=re.MULTILINE)
             found = re.search(r"^\s+resources: (.*)$", block, flags=re.MULTILINE)
             if header and jobid and found:
                 resources = dict(item.split("=", 1) for item in found.group(1).split(", "))
-                current["members"].append((header.group(1), int(jobid.group(1)), resources))
-        current["slurm_id"] = match.group("sid")
-        groups.append(current)
-        current = None
+                members.append((header.group(1), int(jobid.group(1)), resources))
+        pending.append({"group": match.group("group"), "members": members})
+    assert not pending, f"group jobs printed but never submitted: {[g['group'] for g in pending]}"
     return groups
 
 
