@@ -447,3 +447,67 @@ def test_data_dir_is_used_in_place_when_complete(tmp_path):
 def test_errors_start_with_the_key_path_and_show_the_value(path, value, where, shown):
     message = problem(with_change(path, value))
     assert message.startswith(f"invalid config: {where}: {shown} ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Method variants
+# ---------------------------------------------------------------------------------------------
+
+PAPER_VARIANT = {"ratios": [0.8], "sigma_init": [0.001], "training": {"readout": "per_step", "surrogate": "exponential"}}
+
+
+def test_a_variant_is_an_experiment_beside_the_default_with_its_own_paths_and_options():
+    plain = ec.build(merged(), SCHEMA)
+    cfg = ec.build(merged(overrides={"experiments": {"fmnist_sigma": {"variants": {"paper": PAPER_VARIANT}}}}), SCHEMA)
+    assert cfg.enabled == ["fmnist_sigma", "fmnist_sigma@paper", "shd_sigma", "fmnist_noise"]
+    assert cfg.variants_of("fmnist_sigma") == ["fmnist_sigma", "fmnist_sigma@paper"]
+    variant = cfg.experiment("fmnist_sigma@paper")
+    assert variant.base == "fmnist_sigma" and variant.variant == "paper" and variant.dataset == "fmnist"
+    assert ec.paper_dataset_of("fmnist_sigma@paper") == "fmnist"
+    # The variant's keys replace the experiment's; the rest (seeds, epochs, other options) is inherited.
+    default = cfg.experiment("fmnist_sigma")
+    assert variant.seeds == default.seeds and variant.training["epochs"] == 30
+    assert (variant.training["readout"], variant.training["surrogate"]) == ("per_step", "exponential")
+    assert (default.training["readout"], default.training["surrogate"]) == ("max", "fast_sigmoid")
+    assert {k: v for k, v in variant.training.items() if k not in ("readout", "surrogate")} == {
+        k: v for k, v in default.training.items() if k not in ("readout", "surrogate")
+    }
+    assert len(variant.runs()) == 8
+    assert {run.run_dir(cfg.results_dir).split("/ratio-")[0] for run in variant.runs()} == {"results/fmnist_sigma@paper"}
+    # The default variant's runs, packs and options are exactly those of the config without variants.
+    assert [p.marker("r") for p in default.packs()] == [p.marker("r") for p in plain.experiment("fmnist_sigma").packs()]
+    assert default.train_options == plain.experiment("fmnist_sigma").train_options
+
+
+def test_a_variant_may_switch_between_sigma_values_and_target_rates():
+    cfg = ec.build(merged(overrides={"experiments": {"fmnist_sigma": {"variants": {
+        "matched": {"init": {"target_rate_hz": [5.0]}}}}}}), SCHEMA)
+    assert cfg.experiment("fmnist_sigma@matched").target_rates_hz == (5.0,)
+    assert cfg.experiment("fmnist_sigma").sigma_init == tuple(BASE["experiments"]["fmnist_sigma"]["sigma_init"])
+
+
+@pytest.mark.parametrize(
+    "variants, expected",
+    [
+        ({"paper-loss": {}}, "variant name is letters, digits and underscores"),
+        ({"paper": {"dataset": "shd"}}, "experiments.fmnist_sigma.variants.paper.dataset: unknown key 'dataset'"),
+        ({"paper": {"training": {"readout": "last"}}}, "experiments.fmnist_sigma.variants.paper.training.readout"),
+    ],
+)
+def test_variant_mistakes_name_the_key(variants, expected):
+    config = merged(overrides={"experiments": {"fmnist_sigma": {"variants": variants}}})
+    assert expected in problem(config)
+
+
+def test_night_preset_reproduces_fashion_mnist_at_paper_scale():
+    cfg = ec.build(merged("night"), SCHEMA)
+    assert cfg.enabled == ["fmnist_sigma", "fmnist_sigma@paper", "fmnist_noise"]
+    assert cfg.dataset_sizes("fmnist") == (60000, 10000) and cfg.section("metrics")["max_samples"] is None
+    for name in cfg.enabled:
+        spec = cfg.experiment(name)
+        assert spec.training["epochs"] == 30 and spec.training["snapshot_epochs"] == [0, 1, 10, 30]
+    sigma = cfg.experiment("fmnist_sigma")
+    assert min(sigma.sigma_init) <= 3e-4 and max(sigma.sigma_init) >= 0.1  # silent to saturated
+    assert set(cfg.experiment("fmnist_noise").noise_fracs) >= {0.2, 0.4, 0.6}  # every level of Fig 2c-e
+    paper = cfg.experiment("fmnist_sigma@paper").training
+    assert (paper["readout"], paper["surrogate"]) == ("per_step", "exponential")

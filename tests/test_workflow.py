@@ -245,6 +245,34 @@ def test_appending_a_seed_schedules_only_the_new_runs(smoke):
     assert count(jobs, "encode") == 0
 
 
+SMOKE_VARIANT = (
+    "experiments={fmnist_sigma: {variants: {paper: {ratios: [0.8], sigma_init: [0.01], "
+    "training: {readout: per_step, surrogate: exponential}}}}}"
+)
+
+
+@pytest.mark.slow
+def test_a_method_variant_trains_beside_the_default_which_never_retrains(smoke):
+    """Adding a variant schedules only its own runs under <experiment>@<variant>/; the default
+    variant's files stay byte-identical, and the variant's run table says what it trained."""
+    workdir, _ = smoke
+    jobs = dry_run_jobs(workdir, "fmnist_sigma", "--config", "preset=smoke", SMOKE_VARIANT)
+    assert count(jobs, "train") == count(jobs, "train", experiment="fmnist_sigma@paper") == 1
+    assert count(jobs, "run_metrics") == count(jobs, "run_metrics", experiment="fmnist_sigma@paper") == 2
+    assert count(jobs, "statistics") == count(jobs, "statistics", experiment="fmnist_sigma@paper") == 1
+    default_files = sorted(p for p in (workdir / "results" / "smoke" / "fmnist_sigma").rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in default_files}
+    snakemake(workdir, "--cores", "2", "fmnist_sigma", "--config", "preset=smoke", SMOKE_VARIANT, timeout=600)
+    assert all(p.read_bytes() == content for p, content in before.items())
+    table = pd.read_csv(workdir / "results" / "smoke" / "fmnist_sigma@paper" / "stats" / "runs.csv")
+    assert set(zip(table["variant"], table["readout"], table["surrogate"], table["ratio"])) == {
+        ("paper", "per_step", "exponential", 0.8)
+    }
+    assert (workdir / "results" / "smoke" / "figures" / "fmnist_sigma@paper" / "fig1c.png").is_file()
+    default = pd.read_csv(workdir / "results" / "smoke" / "fmnist_sigma" / "stats" / "runs.csv")
+    assert set(default["variant"]) == {"default"} and set(default["readout"]) == {"max"}
+
+
 @pytest.mark.slow
 def test_adding_a_sigma_schedules_only_its_runs(smoke):
     workdir, _ = smoke

@@ -14,6 +14,11 @@ The Snakefile calls :func:`load_workflow_config`; everything here also works wit
   by calibration when it trains (:mod:`eisnn.calibration`). In a σ grid, ``ratio: null``
   (unconstrained) always adds the reference scale 7(1-β)/√n_in to the σ values: it is the
   baseline line of Fig 1c/d (paper §2.1: the lines of networks without Dale's law).
+* **Variants.** ``variants: {<name>: {...}}`` in an experiment trains method variants beside it
+  (e.g. the paper's literal loss and surrogate): each replaces some of the experiment's keys
+  (``training`` options, optionally a thinner grid) and is expanded as experiment
+  ``<experiment>@<name>`` (:func:`eisnn.layout.variant_experiment`), with its own runs, statistics
+  and figures. The experiment itself is the default variant and keeps its name and paths.
 * **Packs.** The seeds of one grid point are split, in the order listed, into consecutive
   chunks of ``runs_per_job``; each chunk is one training job. Appending seeds to a grid point
   whose last chunk is full only adds packs; existing packs keep their names.
@@ -32,7 +37,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
-from .layout import PACK_MARKER, RUN_DIR, format_value, init_label, seeds_label
+from .layout import PACK_MARKER, RUN_DIR, format_value, init_label, seeds_label, split_variant, variant_experiment
 from .params import CalibrationSettings, ModelConfig, reference_weight_scale
 from .resources import DATASET_SIZES, Request, RequestPolicy
 
@@ -46,6 +51,11 @@ synthetic data), but its figures and resources follow the paper's dataset."""
 def experiments_of(paper_dataset: str) -> list[str]:
     """The experiments whose paper dataset is ``paper_dataset`` (:data:`EXPERIMENTS`)."""
     return [name for name, dataset in EXPERIMENTS.items() if dataset == paper_dataset]
+
+
+def paper_dataset_of(name: str) -> str:
+    """The paper dataset of an experiment or of one of its variants (``fmnist_sigma@paper``)."""
+    return EXPERIMENTS[split_variant(name)[0]]
 
 RAW_DATASETS = ("fmnist", "shd")
 """Datasets built from raw files (downloaded or found in ``data_dir``)."""
@@ -376,6 +386,12 @@ class Experiment:
     baseline_sigma: float | None
     target_rates_hz: tuple[float, ...] = ()
     calibration: dict[str, Any] | None = None
+    variant: str | None = None
+
+    @property
+    def base(self) -> str:
+        """The paper experiment this is (itself, or the experiment a variant belongs to)."""
+        return split_variant(self.name)[0]
 
     @property
     def by_rate(self) -> bool:
@@ -423,9 +439,12 @@ class WorkflowConfig:
         self.raw = copy.deepcopy(dict(raw))
         self.results_dir = str(raw["results_dir"]).rstrip("/")
         self.raw_dir = str(raw["raw_dir"]).rstrip("/")
-        self.experiments = {
-            name: _build_experiment(name, spec, raw) for name, spec in raw["experiments"].items()
-        }
+        self.experiments: dict[str, Experiment] = {}
+        for name, spec in raw["experiments"].items():
+            self.experiments[name] = _build_experiment(name, spec, raw)
+            for variant, overrides in (spec.get("variants") or {}).items():
+                instance = variant_experiment(name, variant)
+                self.experiments[instance] = _build_experiment(instance, variant_spec(spec, overrides), raw, variant)
         self._packs: dict[tuple[str, ...], Pack] = {}
         self._pack_of_run: dict[tuple[str, ...], Pack] = {}
         for experiment in self.experiments.values():
@@ -441,8 +460,13 @@ class WorkflowConfig:
 
     @property
     def enabled(self) -> list[str]:
-        """Names of the enabled experiments, in the order of :data:`EXPERIMENTS`."""
-        return [name for name in EXPERIMENTS if name in self.experiments and self.experiments[name].enabled]
+        """Names of the enabled experiments, in the order of :data:`EXPERIMENTS`, each followed by
+        its variants (``<experiment>@<variant>``, in the order listed)."""
+        return [name for base in EXPERIMENTS for name in self.variants_of(base) if self.experiments[name].enabled]
+
+    def variants_of(self, base: str) -> list[str]:
+        """The experiment ``base`` (if in the config) and its variants' experiment names."""
+        return [name for name, spec in self.experiments.items() if spec.base == base]
 
     def experiment(self, name: str) -> Experiment:
         if name not in self.experiments:
@@ -588,7 +612,20 @@ class WorkflowConfig:
         return [run.run_dir(self.results_dir) for run in self.experiment(experiment).runs()]
 
 
-def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]) -> Experiment:
+def variant_spec(spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiment spec of a variant: the experiment's keys with the variant's merged over
+    them (``training`` key by key); a variant's σ values or target rates replace the other kind."""
+    base = {key: value for key, value in spec.items() if key != "variants"}
+    if "init" in overrides:
+        base.pop("sigma_init", None)
+    if overrides.get("sigma_init") is not None:
+        base.pop("init", None)
+    return deep_merge(base, overrides)
+
+
+def _build_experiment(
+    name: str, spec: Mapping[str, Any], raw: Mapping[str, Any], variant: str | None = None
+) -> Experiment:
     if "epochs" in spec.get("training", {}):
         raise ConfigError(
             f"invalid config: experiments.{name}.training.epochs: set the epochs of an experiment "
@@ -639,6 +676,7 @@ def _build_experiment(name: str, spec: Mapping[str, Any], raw: Mapping[str, Any]
         baseline_sigma=baseline,
         target_rates_hz=rates,
         calibration=calibration,
+        variant=variant,
     )
 
 

@@ -28,6 +28,24 @@ SNAPSHOT_PATTERN = re.compile(r"^weights_epoch-(\d+)\.npz$")
 METRICS_DIR = "metrics"
 STATS_DIR = "stats"
 
+VARIANT_SEPARATOR = "@"
+"""Joins an experiment and a method variant in the experiment name of the variant's runs
+(``fmnist_sigma@paper``): the default variant keeps the experiment's own name and paths."""
+
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+"""What a variant name may be (letters, digits, underscores)."""
+
+
+def variant_experiment(experiment: str, variant: str | None) -> str:
+    """The experiment name of ``variant``'s runs (``experiment`` itself for the default, None)."""
+    return experiment if variant is None else f"{experiment}{VARIANT_SEPARATOR}{variant}"
+
+
+def split_variant(name: str) -> tuple[str, str | None]:
+    """``fmnist_sigma@paper`` -> (``fmnist_sigma``, ``paper``); ``fmnist_sigma`` -> (``fmnist_sigma``, None)."""
+    experiment, _, variant = name.partition(VARIANT_SEPARATOR)
+    return experiment, variant or None
+
 METRIC_FILES = {
     "summary": "summary.csv",
     "activity_class": "activity_class.csv",

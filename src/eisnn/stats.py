@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from eisnn.io import write_csv_atomic, write_text_atomic
-from eisnn.layout import STATS_FILES, RunFiles, ratio_label
+from eisnn.layout import STATS_FILES, RunFiles, ratio_label, split_variant
 
 SUCCESS_RULES = {
     "fmnist": ("acc_peak", 0.50),
@@ -46,7 +46,7 @@ VR_CATEGORIES = {"E-E": "ee", "E-I": "ei", "I-I": "ii", "all-all": "all"}
 GROUPS = ("pre-training", "successful", "failed")
 
 RUN_COLUMNS = [
-    "run_dir", "experiment", "ratio", "ratio_label", "constrained", "sigma_init", "target_rate_hz",
+    "run_dir", "experiment", "variant", "readout", "surrogate", "ratio", "ratio_label", "constrained", "sigma_init", "target_rate_hz",
     "calibrated_rate_hz", "noise_frac", "seed", "status", "diverged", "n_epochs", "acc_final", "acc_peak", "acc_last10",
     "acc_last25", "success", "acc_initial", "initial_rate_hz", "final_snapshot_epoch",
 ] + [f"vr_{when}_{suffix}" for when in ("pre", "final") for suffix in VR_CATEGORIES.values()]
@@ -93,6 +93,9 @@ def _run_row(run_dir: Path, dataset: str) -> dict:
     row = {
         "run_dir": str(run_dir),
         "experiment": params.get("experiment"),
+        "variant": split_variant(params.get("experiment") or "")[1] or "default",
+        "readout": params.get("readout"),
+        "surrogate": params.get("surrogate"),
         "ratio": float("nan") if ratio is None else float(ratio),
         "ratio_label": ratio_label(ratio),
         "constrained": ratio is not None,

@@ -9,6 +9,7 @@
 # their run. See eisnn.config for the expansion and the labels.
 
 import importlib.util
+import re
 
 import eisnn.config as eiconfig
 from eisnn.layout import METRIC_FILES, STATS_FILES, RunFiles, stats_path
@@ -37,11 +38,17 @@ ENV = "../../environment.yml"
 
 # Figure rules (workflow/rules/figures.smk) add their outputs here, per experiment, so that
 # `figures`, `all` and the experiment targets build them.
-FIGURES = {name: [] for name in eiconfig.EXPERIMENTS}
+# Keys: every experiment of the config and its variants (<experiment>@<variant>).
+FIGURES = {name: [] for name in CFG.experiments}
+
+
+def experiment_pattern(names):
+    """Wildcard constraint matching exactly these experiment names (variants included)."""
+    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)) or "(?!)"
 
 
 wildcard_constraints:
-    experiment="|".join(eiconfig.EXPERIMENTS),
+    experiment=experiment_pattern(CFG.experiments),
     dataset="fmnist|shd|synthetic",
     ratio=r"none|[0-9.]+",
     init=r"(sigma|rate)-[0-9.]+",
@@ -162,16 +169,16 @@ def statistics_outputs(experiment):
 
 
 def experiment_targets(experiment):
-    """Everything one experiment target builds: runs, metrics, statistics, figures."""
-    if experiment not in CFG.enabled:
+    """Everything one experiment target builds, for it and its variants: runs, metrics,
+    statistics, figures."""
+    names = [name for name in CFG.variants_of(experiment) if name in CFG.enabled]
+    if not names:
         raise WorkflowError(
             f"experiment {experiment} is disabled (experiments.{experiment}.enabled: false); "
             f"enable it in the config or with --configfile"
         )
-    return [*statistics_outputs(experiment), *FIGURES[experiment]]
+    return [path for name in names for path in (*statistics_outputs(name), *FIGURES[name])]
 
 
 def all_targets():
-    return [
-        path for experiment in CFG.enabled for path in experiment_targets(experiment)
-    ]
+    return [path for experiment in CFG.enabled for path in (*statistics_outputs(experiment), *FIGURES[experiment])]

@@ -48,14 +48,14 @@ TABLE_LABELS = {
     "runs": "run table",
 }
 
-for _experiment, _names in FIGURE_SETS.items():
+# A variant (<experiment>@<variant>) draws the figures and tables of its experiment.
+for _experiment, _spec in CFG.experiments.items():
     FIGURES[_experiment] += [
         f"{FIGDIR}/{_experiment}/{name}.{ext}"
-        for name in _names
+        for name in FIGURE_SETS[_spec.base]
         for ext in ("png", "pdf", "data.csv")
     ]
-for _experiment, _names in TABLE_SETS.items():
-    FIGURES[_experiment] += [f"{FIGDIR}/{_experiment}/{name}.html" for name in _names]
+    FIGURES[_experiment] += [f"{FIGDIR}/{_experiment}/{name}.html" for name in TABLE_SETS[_spec.base]]
 
 
 # -- helpers ----------------------------------------------------------------------------------

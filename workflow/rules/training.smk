@@ -8,9 +8,11 @@
 # finished every run; a killed job leaves no marker, and the rerun resumes each run from its
 # checkpoint.pt.
 
-SHD_EXPERIMENTS = "|".join(eiconfig.experiments_of("shd"))
-OTHER_EXPERIMENTS = "|".join(
-    name for name in eiconfig.EXPERIMENTS if eiconfig.EXPERIMENTS[name] != "shd"
+SHD_EXPERIMENTS = experiment_pattern(
+    name for name in CFG.experiments if eiconfig.paper_dataset_of(name) == "shd"
+)
+OTHER_EXPERIMENTS = experiment_pattern(
+    name for name in CFG.experiments if eiconfig.paper_dataset_of(name) != "shd"
 )
 
 
