@@ -8,7 +8,8 @@ Targets go before --config (it takes every following word as a key=value pair). 
 values can be given on the command line, e.g. --config 'experiments={fmnist_noise: {seeds:
 [0, 1, 2]}}', or in a file with --configfile; both are merged over the preset.
 
-Targets: `all` (default) and `figures` build every enabled experiment; `fmnist_sigma`,
+Targets: `all` (default) and `figures` build every enabled experiment and the reproduction
+scorecard; `reproduction` the scorecard alone (with what it needs); `fmnist_sigma`,
 `shd_sigma`, `fmnist_noise` and `fmnist_rate` (off in the full config) build one. The stages live in workflow/rules/*.smk.
 """
 
@@ -27,11 +28,13 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/statistics.smk"
 include: "workflow/rules/figure_inputs.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/reproduction.smk"
 
 
 localrules:
     all,
     figures,
+    reproduction,
 
 
 rule all:
@@ -43,6 +46,12 @@ rule all:
 rule figures:
     input:
         lambda wildcards: all_targets(),
+
+
+# The reproduction scorecard alone (workflow/rules/reproduction.smk, docs/reproduction.md).
+rule reproduction:
+    input:
+        lambda wildcards: scorecard_outputs(),
 
 
 # One target per experiment (eisnn.config.EXPERIMENTS), named after it.

@@ -253,13 +253,42 @@ def with_experiment_properties(schema: Mapping[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def non_finite_values(value: Any, path: tuple = ()) -> Iterator[tuple[str, float]]:
+    """(key path, value) of every NaN or infinite number in a config (a schema's bounds let NaN pass)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from non_finite_values(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from non_finite_values(item, (*path, i))
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield key_path(path), value
+
+
+def check_sizes(config: Mapping[str, Any]) -> None:
+    """A subset larger than its dataset is a :class:`ConfigError` (it would silently use all of it)."""
+    for dataset, (full_train, full_test) in DATASET_SIZES.items():
+        params = config.get("datasets", {}).get(dataset) or {}
+        for key, full in (("subset_train", full_train), ("subset_test", full_test)):
+            size = params.get(key)
+            if isinstance(size, int) and size > full:
+                raise ConfigError(
+                    f"invalid config: datasets.{dataset}.{key}: {size} is more than the {full} samples of the "
+                    f"{dataset} {key.removeprefix('subset_')} split; give at most {full}, or null for all of them"
+                )
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Check ``config`` against the JSON schema; raise one :class:`ConfigError` on the first problem.
 
+    Non-finite numbers are refused first, anywhere (NaN passes a schema's minimum and maximum).
     With several problems the one nearest the top level is reported (the first in list
     order among equals), and the count of the others is added.
     """
     import jsonschema
+
+    for where, value in non_finite_values(config):
+        raise ConfigError(f"invalid config: {where}: {value} is not a finite number")
 
     schema = with_experiment_properties(schema)
     validator_class = jsonschema.validators.validator_for(schema)
@@ -814,6 +843,7 @@ def check_data_sources(cfg: WorkflowConfig, base_dir: str | os.PathLike = ".") -
 def build(config: Mapping[str, Any], schema: Mapping[str, Any]) -> WorkflowConfig:
     """Validate a merged config and expand its experiments."""
     validate(config, schema)
+    check_sizes(config)
     return WorkflowConfig(config)
 
 

@@ -26,6 +26,10 @@ CHECKPOINT = "checkpoint.pt"
 SNAPSHOT = "weights_epoch-{epoch}.npz"
 SNAPSHOT_PATTERN = re.compile(r"^weights_epoch-(\d+)\.npz$")
 METRICS_DIR = "metrics"
+ENCODED_SPLIT = "{results_dir}/encoded/{dataset}/{split}.h5"
+"""An encoded split of a dataset under a results folder (the workflow's data stage writes it)."""
+EXPORTS_DIR = "exports"
+"""``<results>/exports/<experiment>/...``: the optional NIR and Neo exports (docs/exports.md)."""
 STATS_DIR = "stats"
 
 VARIANT_SEPARATOR = "@"
@@ -114,6 +118,23 @@ class RunFiles:
     def outputs(self) -> list[Path]:
         """The training outputs present (run.json first, so that it goes first when removed)."""
         return [self.run_json, self.history, self.probe, *self.snapshots().values()]
+
+
+REPRODUCTION_DIR = "reproduction"
+SCORECARD_FILES = {
+    "table": "scorecard.csv",
+    "markdown": "scorecard.md",
+    "html": "scorecard.html",
+    "png": "scorecard.png",
+    "pdf": "scorecard.pdf",
+    "data": "scorecard.data.csv",
+}
+"""Scorecard output name -> file name under ``<results>/reproduction/`` (docs/reproduction.md)."""
+
+
+def scorecard_path(results_dir: str, name: str) -> str:
+    """``<results>/reproduction/<file>`` of an output of :data:`SCORECARD_FILES`."""
+    return f"{results_dir}/{REPRODUCTION_DIR}/{SCORECARD_FILES[name]}"
 
 
 def stats_path(results_dir: str, experiment: str, name: str) -> str:

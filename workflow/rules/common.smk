@@ -181,4 +181,6 @@ def experiment_targets(experiment):
 
 
 def all_targets():
-    return [path for experiment in CFG.enabled for path in (*statistics_outputs(experiment), *FIGURES[experiment])]
+    """Every enabled experiment's outputs and the reproduction scorecard (reproduction.smk)."""
+    experiments = [path for experiment in CFG.enabled for path in (*statistics_outputs(experiment), *FIGURES[experiment])]
+    return [*experiments, *scorecard_outputs()]

@@ -12,6 +12,7 @@ from eisnn.figures import style
 from eisnn.figures.inputs import read_run_table, read_table
 from eisnn.io import write_text_atomic
 from eisnn.layout import ratio_label
+from eisnn.reproduction import RULES, ours_text, variant_order
 
 CSS = """
 body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 13px; margin: 1em; }
@@ -157,13 +158,37 @@ def run_table_html(run_table, title: str) -> str:
     return _page(title, f"<table><caption>{html.escape(title)}</caption>{head}{''.join(rows)}</table>", note)
 
 
+def scorecard_html(scorecard, title: str) -> str:
+    """The reproduction scorecard (eisnn.reproduction): one row per claim, our value and verdict per variant."""
+    table = read_table(scorecard)
+    variants = variant_order(table["variant"])
+    head = "<tr><th class=left>claim</th><th class=left>source</th><th>paper</th>" + "".join(
+        f"<th>{html.escape(v)}: ours</th><th class=left>{html.escape(v)}: verdict</th>" for v in variants) + "</tr>"
+    rows = []
+    for claim, group in table.groupby("claim", sort=False):
+        first = group.iloc[0]
+        cells = [f"<td class=left>{html.escape(claim)}</td>", f"<td class=left>{html.escape(str(first['source']))}</td>",
+                 f"<td>{html.escape(str(first['paper']))}</td>"]
+        for variant in variants:
+            match = group[group["variant"] == variant]
+            if len(match):
+                r = match.iloc[0]
+                cells += [f"<td>{html.escape(ours_text(r))}</td>",
+                          f"<td class=left><b>{html.escape(r['verdict'])}</b>: {html.escape(str(r['reason']))}</td>"]
+            else:
+                cells += ["<td>—</td>", "<td class=left>not run</td>"]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = "Rules: " + " ".join(f"{kind}: {rule}." for kind, rule in RULES.items())
+    return _page(title, f"<table><caption>{html.escape(title)}</caption>{head}{''.join(rows)}</table>", note)
+
+
 def write_html(text: str, path: str | os.PathLike) -> None:
     write_text_atomic(path, text)
 
 
 def build_table(kind: str, source, out_path, title: str) -> None:
-    """Write one report table: ``kind`` is ``"van_rossum"``, ``"ttests"`` or ``"runs"``."""
-    render = {"van_rossum": van_rossum_html, "ttests": ttests_html, "runs": run_table_html}
+    """Write one report table: ``kind`` is ``"van_rossum"``, ``"ttests"``, ``"runs"`` or ``"scorecard"``."""
+    render = {"van_rossum": van_rossum_html, "ttests": ttests_html, "runs": run_table_html, "scorecard": scorecard_html}
     if kind not in render:
         raise ValueError(f"unknown table kind {kind!r}; expected one of {sorted(render)}")
     write_html(render[kind](source, title), out_path)
