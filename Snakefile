@@ -10,7 +10,9 @@ values can be given on the command line, e.g. --config 'experiments={fmnist_nois
 
 Targets: `all` (default) and `figures` build every enabled experiment and the reproduction
 scorecard; `reproduction` the scorecard alone (with what it needs); `fmnist_sigma`,
-`shd_sigma`, `fmnist_noise` and `fmnist_rate` (off in the full config) build one. The stages live in workflow/rules/*.smk.
+`shd_sigma`, `fmnist_noise` and `fmnist_rate` (off in the full config) build one;
+`export_nir` and `export_spikes` (never built by default) export the successful runs
+(docs/exports.md). The stages live in workflow/rules/*.smk.
 """
 
 from snakemake.utils import min_version
@@ -28,6 +30,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/statistics.smk"
 include: "workflow/rules/figure_inputs.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/reproduction.smk"
 
 

@@ -468,7 +468,7 @@ def test_a_variant_is_an_experiment_beside_the_default_with_its_own_paths_and_op
     default = cfg.experiment("fmnist_sigma")
     assert variant.seeds == default.seeds and variant.training["epochs"] == 30
     assert (variant.training["readout"], variant.training["surrogate"]) == ("per_step", "exponential")
-    assert (default.training["readout"], default.training["surrogate"]) == ("max", "fast_sigmoid")
+    assert (default.training["readout"], default.training["surrogate"]) == ("per_step", "fast_sigmoid")
     assert {k: v for k, v in variant.training.items() if k not in ("readout", "surrogate")} == {
         k: v for k, v in default.training.items() if k not in ("readout", "surrogate")
     }
@@ -501,7 +501,7 @@ def test_variant_mistakes_name_the_key(variants, expected):
 
 def test_night_preset_reproduces_fashion_mnist_at_paper_scale():
     cfg = ec.build(merged("night"), SCHEMA)
-    assert cfg.enabled == ["fmnist_sigma", "fmnist_sigma@paper", "fmnist_noise"]
+    assert cfg.enabled == ["fmnist_sigma", "fmnist_sigma@paper", "fmnist_sigma@per_step", "fmnist_noise"]
     assert cfg.dataset_sizes("fmnist") == (60000, 10000) and cfg.section("metrics")["max_samples"] is None
     for name in cfg.enabled:
         spec = cfg.experiment(name)

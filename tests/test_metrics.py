@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import types
 
@@ -218,7 +219,13 @@ N_STEPS, N_CLASSES = 12, 3
 
 
 def write_npz(run_dir, snap):
-    snap.save(RunFiles(run_dir).snapshot(snap.epoch))
+    """Save a snapshot and declare it in run.json, as a finished run does (params.snapshot_epochs)."""
+    files = RunFiles(run_dir)
+    snap.save(files.snapshot(snap.epoch))
+    info = json.loads(files.run_json.read_text()) if files.run_json.exists() else {"status": "completed", "params": {}}
+    declared = set(info["params"].get("snapshot_epochs", [])) | {int(snap.epoch)}
+    info["params"]["snapshot_epochs"] = sorted(declared)
+    files.run_json.write_text(json.dumps(info))
 
 
 def known_activity(epoch, n_samples, n_hidden, labels):
@@ -611,3 +618,19 @@ def test_per_step_run_history_metrics_and_figures_agree(tmp_path):
         assert probe["predicted"] == expected[sample] == predict(probe["output"], "per_step")
     figure_data = pd.read_csv(fig1.build_fig1b(files.probe, tmp_path / "fig1b", sample=3)["data"])
     assert set(figure_data["predicted"]) == {expected[3]}
+
+
+def test_metrics_read_only_the_snapshots_run_json_declares(tmp_path, fake_model):
+    """A stray weights file changes nothing; a declared snapshot or run.json that is gone is an
+    error naming the file."""
+    exc = np.array([True, False, True, True, False])
+    run_dir, data = make_run(tmp_path, exc)
+    expected = compute_run_metrics(run_dir, data, batch_size=4)["summary"]
+    make_snapshot(5, exc, True, seed=5).save(RunFiles(run_dir).snapshot(5))  # a stray copy, not declared
+    pd.testing.assert_frame_equal(compute_run_metrics(run_dir, data, batch_size=4)["summary"], expected)
+    (run_dir / "weights_epoch-2.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="weights_epoch-2.npz is missing but run.json declares it"):
+        compute_run_metrics(run_dir, data, batch_size=4)
+    (run_dir / "run.json").unlink()
+    with pytest.raises(FileNotFoundError, match="run.json is missing: the run is not complete"):
+        compute_run_metrics(run_dir, data, batch_size=4)

@@ -137,6 +137,7 @@ def test_snapshot_round_trip_keeps_every_array_and_dtype(tmp_path):
         assert archive.files == ["w_in", "w_out", "excitatory", "constrained", "epoch", "diverged"]
         assert archive["w_in"].dtype == np.float32 and archive["excitatory"].dtype == bool
         assert archive["epoch"].dtype == np.int64 and archive["constrained"].dtype == bool
+    (tmp_path / "run.json").write_text('{"params": {"snapshot_epochs": [7]}}')  # what load_snapshots reads
     (loaded,) = load_snapshots(tmp_path).values()
     assert np.array_equal(loaded.w_in, snapshot.w_in) and np.array_equal(loaded.w_out, snapshot.w_out)
     assert np.array_equal(loaded.excitatory, snapshot.excitatory)

@@ -276,7 +276,7 @@ def test_scorecard_covers_every_claim_and_variant_and_refuses_other_datasets(tmp
     rp.write_scorecard(card, csv, md, "test")
     text = md.read_text()
     assert all(claim.id in text for claim in CLAIMS) and all(kind in text for kind in rp.RULES)
-    assert "| default | " in text and "| paper | " in text
+    assert "| default | " in text and "| paper | " in text and "claims scored" in text
     html = scorecard_html(csv, "test")
     assert all(claim.id in html for claim in CLAIMS)
     paths = build_scorecard_figure(csv, tmp_path / "scorecard", "test")

@@ -72,7 +72,8 @@ def test_a_pack_that_cannot_fit_in_max_runtime_is_refused_when_the_config_is_rea
 def test_subset_sizes_come_from_the_dataset_settings():
     cfg = full_paper(datasets={"fmnist": {"subset_train": 10000, "subset_test": 2000}})
     assert cfg.dataset_sizes("fmnist") == (10000, 2000) and cfg.dataset_sizes("shd") == (8156, 2264)
-    assert full_paper(datasets={"fmnist": {"subset_train": 10**6}}).dataset_sizes("fmnist") == (60000, 10000)
+    with pytest.raises(ec.ConfigError, match="1000000 is more than the 60000 samples"):  # never silently clamped
+        full_paper(datasets={"fmnist": {"subset_train": 10**6}})
 
 
 def _spaced(number: int) -> str:

@@ -328,3 +328,40 @@ def test_a_job_failing_before_training_leaves_finished_results_byte_identical(tm
         with pytest.raises(error):
             call()
         assert _tree_bytes(done.run_dir) == before, f"{what}: finished files changed"
+
+
+HOLD_LOCK = (
+    "import sys, time\n"
+    "from eisnn.outputs import lock_run_directories\n"
+    "with lock_run_directories([sys.argv[1]]):\n"
+    "    print('holding', flush=True)\n"
+    "    time.sleep(120)\n"
+)
+
+
+def test_a_second_writer_of_a_run_directory_is_refused_and_a_killed_writer_leaves_no_lock(tmp_path, splits):
+    """One writer per run directory: while another process writes it, train_pack stops before
+    touching it; the lock dies with its holder (SIGKILL), so the next job trains."""
+    from eisnn.layout import RunFiles
+    from eisnn.outputs import RunDirectoryBusy
+
+    run = _run(tmp_path, "busy")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run.run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(RunDirectoryBusy, match="another process is writing this run directory"):
+            train_pack([run], *splits, TrainOptions.from_dict(OPTIONS))
+        assert sorted(p.name for p in run.run_dir.iterdir()) == [RunFiles(run.run_dir).lock.name]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    summary = train_pack([run], *splits, TrainOptions.from_dict(OPTIONS))
+    assert summary[0]["status"] == "completed" and RunFiles(run.run_dir).run_json.is_file()
+
+
+def test_a_pack_that_lists_a_run_directory_twice_is_refused(tmp_path, splits):
+    first = _run(tmp_path, "twice", seed=0)
+    second = RunSpec(Path(str(first.run_dir) + "/."), 0.8, 0.1, 0.0, 1)
+    with pytest.raises(ValueError, match="lists this run directory twice"):
+        train_pack([first, second], *splits, TrainOptions.from_dict(OPTIONS))
+    assert not (first.run_dir / "run.json").exists()

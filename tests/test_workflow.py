@@ -114,6 +114,7 @@ def test_full_paper_dag_matches_the_grid(tmp_path):
     ]
     assert {w["experiment"] for w in baseline} == {"fmnist_sigma", "shd_sigma"}
     assert count(jobs, "statistics", experiment="fmnist_rate") == 0  # off in the full config
+    assert count(jobs, "scorecard") == 1  # the reproduction scorecard is part of `figures`
 
 
 def test_target_rate_experiment_dag(tmp_path):
@@ -157,7 +158,7 @@ def test_bad_config_stops_the_dry_run_with_one_clear_error(tmp_path):
 def test_unknown_preset_is_one_error_listing_the_presets(tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     output = snakemake(workdir, "--dry-run", "--config", "preset=tiny", check=False)
-    assert "unknown preset 'tiny'; available presets: quick, smoke" in output
+    assert "unknown preset 'tiny'; available presets: night, quick, smoke" in output
 
 
 def test_lint_and_format():
@@ -229,6 +230,10 @@ def test_smoke_preset_builds_every_run(smoke):
         assert set(table["experiment"]) == {experiment}
         listed |= set(table["run_dir"])
     assert listed == expected
+    # The scorecard is built, and honest: synthetic data reproduce nothing of the paper.
+    scorecard = pd.read_csv(workdir / "results" / "smoke" / "reproduction" / "scorecard.csv")
+    assert (scorecard["verdict"] == "inconclusive").all()
+    assert scorecard["reason"].str.contains("synthetic data|not run").all()
     markers = list((workdir / "results" / "smoke").glob("*/ratio-*/*/noise-*/pack-*.json"))
     assert len(markers) == 5 + 2 + 4 + 4
     assert snakemake(workdir, "--dry-run", "figures", "--config", "preset=smoke").count("Nothing to be done") == 1
@@ -270,7 +275,31 @@ def test_a_method_variant_trains_beside_the_default_which_never_retrains(smoke):
     }
     assert (workdir / "results" / "smoke" / "figures" / "fmnist_sigma@paper" / "fig1c.png").is_file()
     default = pd.read_csv(workdir / "results" / "smoke" / "fmnist_sigma" / "stats" / "runs.csv")
-    assert set(default["variant"]) == {"default"} and set(default["readout"]) == {"max"}
+    assert set(default["variant"]) == {"default"} and set(default["readout"]) == {"per_step"}
+
+
+@pytest.mark.slow
+def test_the_readme_procedure_to_redo_a_run_retrains_exactly_that_pack(smoke):
+    """README "Start a run again from scratch": delete the pack's run directories and rerun with
+    --forcerun <pack marker>; that pack alone trains again (with its runs' metrics), the other
+    runs' files stay as they were. Deleting files alone is not enough: Snakemake takes missing
+    intermediate files of up-to-date outputs for deleted temporary files."""
+    workdir, _ = smoke
+    results = workdir / "results" / "smoke"
+    marker = next(results.glob("fmnist_noise/ratio-0.8/*/noise-0.2/pack-*.json"))
+    runs = sorted(marker.parent.glob("seed-*"))
+    before = {p: p.read_bytes() for p in results.rglob("seed-*/**/*") if p.is_file() and p.parents[0] not in runs
+              and p.parents[1] not in runs}
+    for run in runs:
+        shutil.rmtree(run)
+    assert count(dry_run_jobs(workdir, "figures", "--config", "preset=smoke"), "train") == 0
+    forcerun = ("--forcerun", str(marker.relative_to(workdir)))
+    jobs = dry_run_jobs(workdir, "figures", *forcerun, "--config", "preset=smoke")
+    assert count(jobs, "train") == count(jobs, "train", experiment="fmnist_noise", ratio="0.8", noise="0.2") == 1
+    assert count(jobs, "run_metrics") == len(runs)
+    snakemake(workdir, "--cores", "2", "figures", *forcerun, "--config", "preset=smoke", timeout=600)
+    assert marker.is_file() and all((run / "run.json").is_file() for run in runs)
+    assert all(p.read_bytes() == content for p, content in before.items())
 
 
 @pytest.mark.slow

@@ -1,17 +1,27 @@
-"""Command line: `eisnn download`, `eisnn encode`, `eisnn train` — runs without Snakemake."""
+"""Command line: `eisnn download`, `eisnn encode`, `eisnn train`, `eisnn export` — runs without Snakemake."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .params import CalibrationSettings, TrainOptions
+from .params import DEVICES, READOUTS, SURROGATES, CalibrationSettings, TrainOptions
 
 _RATIO_HELP = "fraction of excitatory hidden neurons in [0, 1], or 'none' for unconstrained weights"
+
+_CHOICES = {"surrogate": SURROGATES, "readout": READOUTS, "device": DEVICES}
+"""Training options with a fixed set of values (eisnn.params)."""
+
+_FLAG_HELP = {"progress": "print one line per epoch with each run's test accuracy"}
+
+USER_ERRORS = (OSError, ValueError, KeyError, TypeError)
+"""What bad input raises (missing or unreadable files, malformed data or JSON, bad values): reported as
+one line naming the problem; EISNN_TRACEBACK=1 shows the traceback instead."""
 
 
 def _ratio(text: str) -> float | None:
@@ -27,8 +37,11 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training options (defaults: the paper's, §4.1)")
     for name, default in TrainOptions().as_dict().items():
         flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        if name in _CHOICES:
+            group.add_argument(flag, choices=_CHOICES[name], default=None, help=f"default {default}")
+        elif isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{_FLAG_HELP.get(name, name)} (default: {'on' if default else 'off'})")
         elif isinstance(default, tuple):
             kind = int if name == "snapshot_epochs" else float
             group.add_argument(flag, type=kind, nargs="+", default=None, metavar="X")
@@ -50,14 +63,34 @@ def _training_options(args: argparse.Namespace, base: dict | None = None) -> Tra
     return TrainOptions.from_dict(values)
 
 
+def _read_pack(args: argparse.Namespace) -> tuple[list, TrainOptions]:
+    """The runs and options of a ``--pack`` JSON file; a malformed file is one error naming it."""
+    from .params import RunSpec
+
+    try:
+        pack = json.loads(Path(args.pack).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{args.pack}: not valid JSON ({error})") from None
+    if not isinstance(pack, dict) or not isinstance(pack.get("runs"), list) or not pack["runs"]:
+        raise ValueError(f"{args.pack}: expected an object with a non-empty 'runs' list (see eisnn train --help)")
+    runs = []
+    for i, run in enumerate(pack["runs"]):
+        try:
+            runs.append(RunSpec(**run))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{args.pack}: runs[{i}]: {error}") from None
+    try:
+        return runs, _training_options(args, pack.get("options"))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{args.pack}: options: {error}") from None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .params import RunSpec
     from .train import train_pack
 
     if args.pack:
-        pack = json.loads(Path(args.pack).read_text())
-        runs = [RunSpec(**run) for run in pack["runs"]]
-        options = _training_options(args, pack.get("options"))
+        runs, options = _read_pack(args)
     else:
         if args.out is None or (args.sigma is None) == (args.target_rate_hz is None):
             raise SystemExit("eisnn train: give --pack, or --out and one of --sigma / --target-rate-hz")
@@ -113,6 +146,40 @@ def _cmd_requests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _samples(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of samples or 'all', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the number of samples must be >= 1, got {value}")
+    return value
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """`eisnn export nir|spikes`: every user error is one line and exit status 1 (docs/exports.md)."""
+    from .export import ExportError
+
+    try:
+        if args.format == "nir":
+            from .export.nir_graph import export_run_nir
+
+            path = export_run_nir(args.run_dir, args.out, args.epoch)
+            print(f"{path}: NIR graph, {path.stat().st_size / 1e6:.2f} MB")
+        else:
+            from .export.spike_trains import check_suffix, export_run_spikes
+
+            check_suffix(args.out)
+            done = export_run_spikes(args.run_dir, args.out, args.epoch, args.samples, args.test)
+            print(f"{done.path}: {done.n_samples} samples, {done.n_spikes} hidden spikes, "
+                  f"{done.path.stat().st_size / 1e6:.1f} MB in {done.seconds:.1f} s")
+    except (ExportError, OSError) as error:
+        raise SystemExit(f"eisnn export {args.format}: {error}") from None
+    return 0
+
+
 def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
@@ -123,8 +190,15 @@ def _key_value(text: str) -> tuple[str, object]:
         return key, value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the problem (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eisnn",
         description="Spiking networks with excitatory and inhibitory hidden neurons (Dale's law): "
         "encode datasets to spike lists and train networks. The Snakemake workflow drives the same "
@@ -186,15 +260,57 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--calibration-tolerance", type=float,
                        help=f"relative tolerance of the calibrated rate (default {CalibrationSettings.rel_tolerance})")
     train.add_argument("--noise", type=float, default=0.0, help="update noise as a fraction of σ_init")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="the run's seed: its initial weights, data order and "
+                       "update noise (default 0)")
     _add_training_options(train)
     train.set_defaults(func=_cmd_train)
+
+    export = commands.add_parser(
+        "export",
+        help="export a trained network (NIR) or its hidden spike trains (Neo, NIX file)",
+        description="Export one snapshot of a run directory: `nir` writes the network as a NIR graph, `spikes` "
+        "re-simulates it on the test split and writes a Neo Block of hidden spike trains (docs/exports.md). "
+        "Needs the `export` extra: pip install 'eisnn[export]'.",
+    )
+    formats = export.add_subparsers(dest="format", required=True)
+    for name, help_text in (("nir", "the network as a NIR graph (.nir)"),
+                            ("spikes", "hidden spike trains as a Neo Block (.nix)")):
+        sub = formats.add_parser(name, help=help_text)
+        sub.add_argument("run_dir", type=Path, help="a complete run directory")
+        sub.add_argument("--epoch", type=int, help="snapshot epoch (default: the last saved)")
+        sub.add_argument("-o", "--out", type=Path, required=True, help="output file")
+        if name == "spikes":
+            sub.add_argument("--samples", type=_samples, default=100,
+                             help="the first N test samples, or 'all' (default 100; NIX writes about 30 ms per "
+                             "spike train, docs/exports.md)")
+            sub.add_argument("--test", type=Path,
+                             help="encoded test split (HDF5; default: <results>/encoded/<dataset>/test.h5 beside the run)")
+        sub.set_defaults(func=_cmd_export)
     return parser
 
 
+def describe(error: BaseException) -> str:
+    """One line for a user error: the file and the reason for a file error, else the message."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}"
+    if isinstance(error, KeyError):
+        return f"missing key {error}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input ends in one line on stderr naming the problem and exit status 1."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"eisnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as error:
+        if os.environ.get("EISNN_TRACEBACK"):
+            raise
+        print(f"eisnn {args.command}: {describe(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -37,7 +37,16 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
-from .layout import PACK_MARKER, RUN_DIR, format_value, init_label, seeds_label, split_variant, variant_experiment
+from .layout import (
+    ENCODED_SPLIT,
+    PACK_MARKER,
+    RUN_DIR,
+    format_value,
+    init_label,
+    seeds_label,
+    split_variant,
+    variant_experiment,
+)
 from .params import CalibrationSettings, ModelConfig, reference_weight_scale
 from .resources import DATASET_SIZES, Request, RequestPolicy
 
@@ -612,7 +621,7 @@ class WorkflowConfig:
         return dict(sorted(params.items()))
 
     def encoded(self, dataset: str, split: str) -> str:
-        return f"{self.results_dir}/encoded/{dataset}/{split}.h5"
+        return ENCODED_SPLIT.format(results_dir=self.results_dir, dataset=dataset, split=split)
 
     def pack(self, experiment: str, ratio: str, init: str, noise: str, seeds: str) -> Pack:
         """The pack with these path labels (a ConfigError if the config has no such pack)."""

@@ -7,6 +7,7 @@ shortest float text), so that building the DAG never imports torch or matplotlib
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -23,6 +24,7 @@ RUN_JSON = "run.json"
 HISTORY_CSV = "history.csv"
 PROBE_H5 = "probe.h5"
 CHECKPOINT = "checkpoint.pt"
+WRITER_LOCK = ".lock"
 SNAPSHOT = "weights_epoch-{epoch}.npz"
 SNAPSHOT_PATTERN = re.compile(r"^weights_epoch-(\d+)\.npz$")
 METRICS_DIR = "metrics"
@@ -30,6 +32,8 @@ ENCODED_SPLIT = "{results_dir}/encoded/{dataset}/{split}.h5"
 """An encoded split of a dataset under a results folder (the workflow's data stage writes it)."""
 EXPORTS_DIR = "exports"
 """``<results>/exports/<experiment>/...``: the optional NIR and Neo exports (docs/exports.md)."""
+EXPORT_FILES = {"nir": "network.nir", "spikes": "spikes.nix"}
+"""Export kind -> file name in a run's export folder (docs/exports.md)."""
 STATS_DIR = "stats"
 
 VARIANT_SEPARATOR = "@"
@@ -90,6 +94,11 @@ class RunFiles:
         return self.run_dir / PROBE_H5
 
     @property
+    def lock(self) -> Path:
+        """The one-writer lock of the run directory (eisnn.outputs.lock_run_directories)."""
+        return self.run_dir / WRITER_LOCK
+
+    @property
     def checkpoint(self) -> Path:
         return self.run_dir / CHECKPOINT
 
@@ -99,6 +108,17 @@ class RunFiles:
 
     def snapshot(self, epoch: int) -> Path:
         return self.run_dir / SNAPSHOT.format(epoch=int(epoch))
+
+    def declared_snapshot_epochs(self) -> list[int]:
+        """The snapshot epochs ``run.json`` declares (``params.snapshot_epochs``): the snapshots of
+        the finished run, whatever else lies in the directory."""
+        if not self.run_json.is_file():
+            raise FileNotFoundError(f"{self.run_json} is missing: the run is not complete")
+        try:
+            epochs = json.loads(self.run_json.read_text())["params"]["snapshot_epochs"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{self.run_json}: not a run.json with params.snapshot_epochs") from None
+        return sorted(int(epoch) for epoch in epochs)
 
     def snapshots(self) -> dict[int, Path]:
         """``{epoch: path}`` of the snapshot files present, by epoch."""
@@ -135,6 +155,17 @@ SCORECARD_FILES = {
 def scorecard_path(results_dir: str, name: str) -> str:
     """``<results>/reproduction/<file>`` of an output of :data:`SCORECARD_FILES`."""
     return f"{results_dir}/{REPRODUCTION_DIR}/{SCORECARD_FILES[name]}"
+
+
+def export_paths(results_dir: str, selections: Sequence[str | os.PathLike], kind: str) -> list[str]:
+    """The ``kind`` export of every run listed in the ``selections`` files (one run directory a line):
+    ``<results>/exports/<run directory below results>/<EXPORT_FILES[kind]>``."""
+    paths = []
+    for selection in selections:
+        run_dirs = [line.strip() for line in Path(selection).read_text().splitlines() if line.strip()]
+        paths += [f"{results_dir}/{EXPORTS_DIR}/{os.path.relpath(run_dir, results_dir)}/{EXPORT_FILES[kind]}"
+                  for run_dir in run_dirs]
+    return paths
 
 
 def stats_path(results_dir: str, experiment: str, name: str) -> str:

@@ -6,11 +6,15 @@ atomically; :func:`remove_outputs` clears them (``run.json`` first) before a run
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
 import platform
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -90,6 +94,47 @@ def write_run_json(files: RunFiles, summary: Mapping[str, Any]) -> None:
     """``run.json``, written last: its presence marks a complete run; the checkpoint goes."""
     write_json_atomic(files.run_json, summary)
     files.checkpoint.unlink(missing_ok=True)
+
+
+class RunDirectoryBusy(OSError):
+    """Another process is writing a run directory (:func:`lock_run_directories`)."""
+
+
+@contextlib.contextmanager
+def lock_run_directories(run_dirs: Sequence[str | os.PathLike]) -> Iterator[None]:
+    """Hold the one-writer lock of every run directory (``<run_dir>/.lock``) for the duration.
+
+    An exclusive POSIX record lock (``fcntl.lockf``, which also holds on NFS): the operating
+    system releases it when the process ends, however it ends (a SIGKILL included), so it never
+    stays stuck. A second writer of any of the directories (another job, CLI call or checkout
+    sharing the results folder) stops with :class:`RunDirectoryBusy` naming the directory,
+    before it has touched anything; a pack that lists a directory twice is refused.
+    """
+    paths = [Path(d) for d in run_dirs]
+    seen: dict[str, Path] = {}
+    for path in paths:
+        key = os.path.normpath(os.path.abspath(path))
+        if key in seen:
+            raise ValueError(f"{path}: the pack lists this run directory twice; each run needs its own directory")
+        seen[key] = path
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            files = RunFiles(path)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                handle = stack.enter_context(open(files.lock, "a"))
+            except OSError as error:
+                raise OSError(f"{path}: cannot write the run's files ({error.strerror or error})") from None
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno in (errno.EACCES, errno.EAGAIN):
+                    raise RunDirectoryBusy(
+                        f"{path}: another process is writing this run directory (it holds {files.lock.name}); "
+                        f"wait for it to finish or stop it, then run again"
+                    ) from None
+                raise
+        yield
 
 
 def check_writable(run_dir: Path) -> None:

@@ -89,5 +89,17 @@ class Snapshot:
 
 
 def load_snapshots(run_dir: str | os.PathLike) -> dict[int, Snapshot]:
-    """Every snapshot of a run directory, by epoch."""
-    return {epoch: Snapshot.load(path) for epoch, path in RunFiles(Path(run_dir)).snapshots().items()}
+    """The snapshots ``run.json`` declares, by epoch (:meth:`eisnn.layout.RunFiles.declared_snapshot_epochs`).
+
+    A weights file the run did not declare (a stray copy) is never read; a declared one that is
+    missing is an error naming it.
+    """
+    files = RunFiles(Path(run_dir))
+    epochs = files.declared_snapshot_epochs()
+    for epoch in epochs:
+        if not files.snapshot(epoch).is_file():
+            raise FileNotFoundError(
+                f"{files.snapshot(epoch)} is missing but {files.run_json.name} declares it; train the run again "
+                f"(README, \"Start a run again from scratch\")"
+            )
+    return {epoch: Snapshot.load(files.snapshot(epoch)) for epoch in epochs}

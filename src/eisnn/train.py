@@ -25,7 +25,16 @@ from .data import SpikeDataset, load_spikes
 from .initial import initial_network, stream_seed
 from .layout import RunFiles
 from .model import dale_bound_, forward_backward, make_input_batch, simulate
-from .outputs import check_writable, json_attrs, provenance, remove_outputs, write_history, write_probe, write_run_json
+from .outputs import (
+    check_writable,
+    json_attrs,
+    lock_run_directories,
+    provenance,
+    remove_outputs,
+    write_history,
+    write_probe,
+    write_run_json,
+)
 from .params import RunSpec, TrainOptions, fingerprint
 from .snapshot import Snapshot
 
@@ -396,13 +405,15 @@ def train_pack(
     # the pack's checks, writable run directories): a failing job deletes nothing.
     runs = calibrate_runs(runs, train, options, log=_log)
     trainer = PackTrainer(runs, train, test, options)
-    for run in runs:
-        check_writable(run.run_dir)
-    for run in runs:
-        remove_outputs(run.run_dir)
-    _log(
-        f"training {len(runs)} run(s) on {trainer.device}, {train.n_samples} train / {test.n_samples} test samples, "
-        f"{options.epochs} epochs"
-    )
-    trainer.fit()
-    return trainer.write_outputs(started_at)
+    # One writer per run directory, from the last check to the last file written.
+    with lock_run_directories([run.run_dir for run in runs]):
+        for run in runs:
+            check_writable(run.run_dir)
+        for run in runs:
+            remove_outputs(run.run_dir)
+        _log(
+            f"training {len(runs)} run(s) on {trainer.device}, {train.n_samples} train / {test.n_samples} test "
+            f"samples, {options.epochs} epochs"
+        )
+        trainer.fit()
+        return trainer.write_outputs(started_at)

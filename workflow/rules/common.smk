@@ -12,7 +12,15 @@ import importlib.util
 import re
 
 import eisnn.config as eiconfig
-from eisnn.layout import METRIC_FILES, STATS_FILES, RunFiles, stats_path
+from eisnn.layout import (
+    METRIC_FILES,
+    SCORECARD_FILES,
+    STATS_FILES,
+    RunFiles,
+    scorecard_path,
+    stats_path,
+)
+from eisnn.paper import CLAIMS_FILE
 from eisnn.params import ModelConfig
 from snakemake.exceptions import WorkflowError
 
@@ -44,7 +52,10 @@ FIGURES = {name: [] for name in CFG.experiments}
 
 def experiment_pattern(names):
     """Wildcard constraint matching exactly these experiment names (variants included)."""
-    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)) or "(?!)"
+    return (
+        "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+        or "(?!)"
+    )
 
 
 wildcard_constraints:
@@ -177,10 +188,34 @@ def experiment_targets(experiment):
             f"experiment {experiment} is disabled (experiments.{experiment}.enabled: false); "
             f"enable it in the config or with --configfile"
         )
-    return [path for name in names for path in (*statistics_outputs(name), *FIGURES[name])]
+    return [
+        path for name in names for path in (*statistics_outputs(name), *FIGURES[name])
+    ]
+
+
+def scorecard_experiments(wildcards):
+    """Per enabled experiment (variants included): its run table, dataset and reference σ
+    (the scorecard, reproduction.smk)."""
+    return {
+        name: {
+            "runs": stats_path(RESULTS, name, "runs"),
+            "dataset": CFG.experiment(name).dataset,
+            "paper_dataset": eiconfig.paper_dataset_of(name),
+            "reference_sigma": CFG.experiment(name).baseline_sigma,
+        }
+        for name in CFG.enabled
+    }
+
+
+def scorecard_outputs():
+    return [scorecard_path(RESULTS, name) for name in SCORECARD_FILES]
 
 
 def all_targets():
     """Every enabled experiment's outputs and the reproduction scorecard (reproduction.smk)."""
-    experiments = [path for experiment in CFG.enabled for path in (*statistics_outputs(experiment), *FIGURES[experiment])]
+    experiments = [
+        path
+        for experiment in CFG.enabled
+        for path in (*statistics_outputs(experiment), *FIGURES[experiment])
+    ]
     return [*experiments, *scorecard_outputs()]

@@ -55,7 +55,9 @@ for _experiment, _spec in CFG.experiments.items():
         for name in FIGURE_SETS[_spec.base]
         for ext in ("png", "pdf", "data.csv")
     ]
-    FIGURES[_experiment] += [f"{FIGDIR}/{_experiment}/{name}.html" for name in TABLE_SETS[_spec.base]]
+    FIGURES[_experiment] += [
+        f"{FIGDIR}/{_experiment}/{name}.html" for name in TABLE_SETS[_spec.base]
+    ]
 
 
 # -- helpers ----------------------------------------------------------------------------------

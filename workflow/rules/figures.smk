@@ -233,11 +233,15 @@ rule fig5:
         n_runs=n_runs,
         dataset_label=dataset_label,
         letters=lambda wildcards: (
-            "a-c" if eiconfig.paper_dataset_of(wildcards.experiment) == "fmnist" else "d-f"
+            "a-c"
+            if eiconfig.paper_dataset_of(wildcards.experiment) == "fmnist"
+            else "d-f"
         ),
         options=lambda wildcards: {
             "first_letter": (
-                "a" if eiconfig.paper_dataset_of(wildcards.experiment) == "fmnist" else "d"
+                "a"
+                if eiconfig.paper_dataset_of(wildcards.experiment) == "fmnist"
+                else "d"
             ),
             "tau_ms": CFG.section("metrics")["tau_ms"],
             "dataset_label": dataset_label(wildcards),

@@ -3,22 +3,6 @@
 # and their method variants. Target `reproduction`; also part of `all` and `figures`, so that
 # `snakemake --report` includes it.
 
-from eisnn.layout import SCORECARD_FILES, scorecard_path
-from eisnn.paper import CLAIMS_FILE
-
-
-def scorecard_experiments(wildcards):
-    """Per enabled experiment (variants included): its run table, dataset and reference σ."""
-    return {
-        name: {
-            "runs": stats_path(RESULTS, name, "runs"),
-            "dataset": CFG.experiment(name).dataset,
-            "paper_dataset": eiconfig.paper_dataset_of(name),
-            "reference_sigma": CFG.experiment(name).baseline_sigma,
-        }
-        for name in CFG.enabled
-    }
-
 
 # Reads small tables only: runs where Snakemake runs (on a cluster, the login node).
 localrules:
@@ -27,9 +11,13 @@ localrules:
 
 rule scorecard:
     input:
-        runs=lambda wildcards: [spec["runs"] for spec in scorecard_experiments(wildcards).values()],
+        runs=lambda wildcards: [
+            spec["runs"] for spec in scorecard_experiments(wildcards).values()
+        ],
         claims=str(CLAIMS_FILE),
-        code=library_code("eisnn.reproduction", "eisnn.figures.scorecard", "eisnn.figures.tables"),
+        code=library_code(
+            "eisnn.reproduction", "eisnn.figures.scorecard", "eisnn.figures.tables"
+        ),
     output:
         table=scorecard_path(RESULTS, "table"),
         markdown=scorecard_path(RESULTS, "markdown"),
@@ -59,7 +47,3 @@ rule scorecard:
         title=f"Reproduction scorecard: {RESULTS}",
     script:
         "../scripts/scorecard.py"
-
-
-def scorecard_outputs():
-    return [scorecard_path(RESULTS, name) for name in SCORECARD_FILES]

@@ -1,8 +1,8 @@
 """The reproduction scorecard as a figure: the paper's values beside ours (eisnn.reproduction).
 
 Three panels put every value claim (accuracies, Van Rossum distances, shares of networks) at
-(paper, ours) with our 95 % interval, on the identity line with the tolerance band the verdict
-uses; colour says the verdict, the marker the method variant. A fourth panel counts the
+(paper, ours) with our 95 % interval, against the identity line; colour says the verdict, the
+marker the method variant (variants side by side at each paper value). A fourth panel counts the
 verdicts of every claim per variant.
 """
 
@@ -42,15 +42,18 @@ def plot_scorecard(scorecard: pd.DataFrame, title: str = ""):
         axes = fig.subplots(1, 4)
         for ax, (quantity, label) in zip(axes, PANELS):
             sub = points[points["quantity"] == quantity]
-            for variant, group in sub.groupby("variant"):
-                for verdict, rows in group.groupby("verdict"):
-                    lower = (rows["ours"] - rows["ci_low"]).clip(lower=0).fillna(0)
-                    upper = (rows["ci_high"] - rows["ours"]).clip(lower=0).fillna(0)
-                    ax.errorbar(rows["paper_value"], rows["ours"], yerr=[lower, upper], fmt=markers[variant],
-                                ms=3, lw=0.6, color=VERDICT_COLORS[verdict], mfc="none" if variant != "default" else None)
             values = pd.concat([sub["paper_value"], sub["ours"]]) if len(sub) else pd.Series([0.0, 1.0])
             low, high = float(values.min()), float(values.max())
             pad = 0.08 * (high - low or 1.0)
+            for variant, group in sub.groupby("variant"):
+                # Variants side by side at each paper value (dodged by 1.5 % of the axis).
+                dodge = (variants.index(variant) - (len(variants) - 1) / 2) * 0.015 * (high - low + 2 * pad)
+                for verdict, rows in group.groupby("verdict"):
+                    lower = (rows["ours"] - rows["ci_low"]).clip(lower=0).fillna(0)
+                    upper = (rows["ci_high"] - rows["ours"]).clip(lower=0).fillna(0)
+                    ax.errorbar(rows["paper_value"] + dodge, rows["ours"], yerr=[lower, upper], fmt=markers[variant],
+                                ms=3, lw=0.6, color=VERDICT_COLORS[verdict], mec=VERDICT_COLORS[verdict],
+                                mfc=VERDICT_COLORS[verdict] if variant == "default" else "white")
             ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.5, zorder=0)
             ax.set_xlim(low - pad, high + pad)
             ax.set_ylim(low - pad, high + pad)
@@ -67,7 +70,7 @@ def plot_scorecard(scorecard: pd.DataFrame, title: str = ""):
         axes[3].set_xticks(range(len(variants)), variants)
         axes[3].set_ylabel("claims")
         handles = [Line2D([], [], color=VERDICT_COLORS[v], marker="s", ls="", label=v) for v in VERDICTS]
-        handles += [Line2D([], [], color="black", marker=markers[v], ls="", mfc="none" if v != "default" else None,
+        handles += [Line2D([], [], color="black", marker=markers[v], ls="", mfc="black" if v == "default" else "white",
                            label=f"variant {v}") for v in variants]
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
         if title:
