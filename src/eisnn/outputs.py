@@ -120,11 +120,8 @@ def lock_run_directories(run_dirs: Sequence[str | os.PathLike]) -> Iterator[None
     with contextlib.ExitStack() as stack:
         for path in paths:
             files = RunFiles(path)
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                handle = stack.enter_context(open(files.lock, "a"))
-            except OSError as error:
-                raise OSError(f"{path}: cannot write the run's files ({error.strerror or error})") from None
+            check_writable(path)
+            handle = stack.enter_context(open(files.lock, "a"))
             try:
                 fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as error:

@@ -26,7 +26,6 @@ from .initial import initial_network, stream_seed
 from .layout import RunFiles
 from .model import dale_bound_, forward_backward, make_input_batch, simulate
 from .outputs import (
-    check_writable,
     json_attrs,
     lock_run_directories,
     provenance,
@@ -405,10 +404,8 @@ def train_pack(
     # the pack's checks, writable run directories): a failing job deletes nothing.
     runs = calibrate_runs(runs, train, options, log=_log)
     trainer = PackTrainer(runs, train, test, options)
-    # One writer per run directory, from the last check to the last file written.
+    # One writer per run directory (locking checks each is writable), from the last check to the last file written.
     with lock_run_directories([run.run_dir for run in runs]):
-        for run in runs:
-            check_writable(run.run_dir)
         for run in runs:
             remove_outputs(run.run_dir)
         _log(
