@@ -15,9 +15,23 @@ scorecard; `reproduction` the scorecard alone (with what it needs); `fmnist_sigm
 (docs/exports.md). The stages live in workflow/rules/*.smk.
 """
 
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The library is this checkout's src/: importable while the DAG is built, so that only Snakemake
+# needs to be installed to parse the workflow, and by every job through PYTHONPATH, in whichever
+# software environment it runs (--sdm conda: workflow/envs/ installs the dependencies only).
+LIBRARY = os.path.join(workflow.basedir, "src")
+if os.path.isdir(os.path.join(LIBRARY, "eisnn")):
+    if LIBRARY not in sys.path:
+        sys.path.insert(0, LIBRARY)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if LIBRARY not in paths:
+        os.environ.update(PYTHONPATH=os.pathsep.join([LIBRARY, *filter(None, paths)]))
 
 
 configfile: "config/config.yaml"

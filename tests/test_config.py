@@ -417,6 +417,19 @@ def test_data_dir_that_does_not_exist_with_download_disabled(tmp_path):
     assert "datasets.fmnist.data_dir: 'nowhere' is not a directory" in message
 
 
+@pytest.mark.parametrize("key", ["results_dir", "raw_dir"])
+def test_a_results_or_raw_dir_that_is_a_file_is_refused_naming_the_key(tmp_path, key):
+    (tmp_path / "taken").write_text("a file\n")
+    for value, blocked in (("taken", "taken"), ("taken/smoke", "taken")):
+        cfg = ec.build(with_change([key], value), SCHEMA)
+        with pytest.raises(ec.ConfigError) as info:
+            ec.check_folders(cfg, tmp_path)
+        assert str(info.value) == (
+            f"invalid config: {key}: {value!r} is not a folder ({tmp_path / blocked} is a file); give the path of a folder"
+        )
+    ec.check_folders(ec.build(with_change([key], "free/smoke"), SCHEMA), tmp_path)  # not there yet: fine
+
+
 def test_data_dir_is_used_in_place_when_complete(tmp_path):
     (tmp_path / "raw").mkdir()
     config = with_change(["datasets", "shd"], {"data_dir": "raw", "download": False})

@@ -263,6 +263,14 @@ def test_events_dense_subset_match_brute_force(synthetic):
     with pytest.raises(IndexError):
         ds.events([40])
 
+    row_offsets, step, unit = ds.row_events(indices)
+    assert row_offsets.dtype == np.int64 and step.dtype == unit.dtype == np.int32
+    rows = np.repeat(np.arange(len(indices)), np.diff(row_offsets))
+    assert list(zip(rows.tolist(), step.tolist(), unit.tolist())) == brute_events(ds, indices)
+    assert [a.shape for a in ds.row_events([])] == [(1,), (0,), (0,)]
+    with pytest.raises(IndexError):
+        ds.row_events([40])
+
 
 def test_dense_counts_repeated_events():
     ds = SpikeDataset([0, 0, 0, 1], [2, 2, 3, 0], [1, 1, 0, 4], [0, 1], n_steps=4, n_units=5, n_classes=2)

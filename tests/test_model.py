@@ -213,3 +213,60 @@ def test_surrogate_registry_is_the_one_table_both_backends_use():
         np.testing.assert_allclose(on_tensor.numpy(), expected[name], rtol=1e-15)
     with pytest.raises(ValueError, match="not one of"):
         surrogates.kernel_code("sigmoid")
+
+
+def test_compiled_results_do_not_depend_on_the_thread_count(data):
+    """Fixed sample groups summed in order: 1, 2 or 3 threads give the same bits (float32)."""
+    config = ModelConfig(readout="per_step")
+    w_in, w_out, indices = _ensemble(data)
+    batch = make_input_batch(data, indices)
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(forward_backward(w_in.float(), w_out.float(), batch, config, backend="compiled"))
+    finally:
+        torch.set_num_threads(previous)
+    assert results[0].grad_w_in.abs().max() > 0
+    for other in results[1:]:
+        for name in ("loss", "correct", "grad_w_in", "grad_w_out"):
+            assert torch.equal(getattr(results[0], name), getattr(other, name)), name
+
+
+def test_a_training_batch_leaves_the_results_of_earlier_calls_intact(data):
+    """The compiled backend reuses its arrays between training batches, never ones it returned."""
+    config = ModelConfig()
+    w_in, w_out, indices = _ensemble(data)
+    spikes, voltage_out = simulate(w_in, w_out, data, indices[0], config, backend="compiled")
+    first = forward_backward(w_in, w_out, make_input_batch(data, indices), config, backend="compiled")
+    kept = [tensor.clone() for tensor in (spikes, voltage_out, first.loss, first.grad_w_in, first.grad_w_out)]
+    forward_backward(2 * w_in, w_out, make_input_batch(data, indices[::-1].copy()), config, backend="compiled")
+    simulate(2 * w_in, w_out, data, indices[1], config, backend="compiled")
+    for before, now in zip(kept, (spikes, voltage_out, first.loss, first.grad_w_in, first.grad_w_out)):
+        assert torch.equal(before, now)
+
+
+def test_the_reference_comparison_covers_both_ways_of_the_readout_gradient(data):
+    """The compiled backward adds W_out rows of the units that fired in sparse steps and takes a
+    dense product in busy ones (`kernels._SPARSE_SHARE`): the reference test's networks have both."""
+    from eisnn.kernels import _SPARSE_SHARE
+
+    w_in, w_out, indices = _ensemble(data)
+    spikes, _ = simulate(w_in, w_out, data, indices, ModelConfig(), backend="compiled")
+    per_step = spikes.sum(-1)  # [T, K, B]
+    n_hidden = spikes.shape[-1]
+    assert ((per_step > 0) & (per_step * _SPARSE_SHARE <= n_hidden)).any()
+    assert (per_step * _SPARSE_SHARE > n_hidden).any()
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (6, 9, 8), (5, 13, 4)])
+def test_rows_dot_is_the_matrix_product(shape):
+    from eisnn.kernels import rows_dot
+
+    n_i, n_h, n_j = shape
+    rng = np.random.default_rng(n_i * 100 + n_j)
+    a, b = rng.standard_normal((n_i, n_h)), rng.standard_normal((n_j, n_h))
+    out = np.full((n_i, n_j), np.nan)
+    rows_dot(a, b, out)
+    np.testing.assert_allclose(out, a @ b.T, rtol=1e-12, atol=1e-12)

@@ -1,5 +1,6 @@
 """Training: determinism, pack independence, resume, divergence, the Dale bound under noise."""
 
+import errno
 import json
 import os
 import signal
@@ -323,10 +324,12 @@ def test_a_job_failing_before_training_leaves_finished_results_byte_identical(tm
     ]
     if not torch.cuda.is_available():
         failures.append(("no CUDA device", lambda: train_pack([done], *splits, options.replace(device="cuda")),
-                         (RuntimeError, AssertionError)))
+                         ValueError))
     for what, call, error in failures:
-        with pytest.raises(error):
+        with pytest.raises(error) as raised:
             call()
+        if what == "no CUDA device":
+            assert "device 'cuda': this machine has 0 CUDA device(s)" in str(raised.value)
         assert _tree_bytes(done.run_dir) == before, f"{what}: finished files changed"
 
 
@@ -365,3 +368,75 @@ def test_a_pack_that_lists_a_run_directory_twice_is_refused(tmp_path, splits):
     with pytest.raises(ValueError, match="lists this run directory twice"):
         train_pack([first, second], *splits, TrainOptions.from_dict(OPTIONS))
     assert not (first.run_dir / "run.json").exists()
+
+
+FAULTS = {
+    # where the fault strikes (the file whose write it breaks, and at which write), what it is
+    "full disk at the epoch-2 checkpoint": ("checkpoint.pt", 2, errno.ENOSPC),
+    "full disk at probe.h5": ("probe.h5", 1, errno.ENOSPC),
+    "run directory read-only after epoch 1": ("checkpoint.pt", 2, errno.EACCES),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_full_disk_or_a_read_only_run_directory_is_one_line_and_loses_no_epoch(tmp_path, splits, monkeypatch,
+                                                                                capsys, fault):
+    """The write that fails is one error naming the run directory, the file and the reason; the
+    last checkpoint stays whole, so the rerun resumes from it and ends as an uninterrupted run.
+    A full disk is the kernel's own ENOSPC (the file is written to /dev/full); a read-only
+    directory is chmod 555, or, for root (whom chmod does not stop), an EACCES from creating the file."""
+    import tempfile
+
+    from eisnn.errors import describe
+    from eisnn.layout import RunFiles
+
+    name, at_write, code = FAULTS[fault]
+    if code == errno.ENOSPC and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    options = TrainOptions.from_dict(OPTIONS)
+    reference = _run(tmp_path / "reference", "run", noise=0.2, seed=3)
+    train_pack([reference], *splits, options)
+    run = _run(tmp_path / "faulty", "run", noise=0.2, seed=3)
+    files = RunFiles(run.run_dir)
+
+    real_mkstemp = tempfile.mkstemp
+    writes = {"n": 0}
+
+    def faulty_mkstemp(*args, **kwargs):
+        if kwargs.get("prefix") == f".{name}.":
+            writes["n"] += 1
+            if writes["n"] >= at_write:
+                if code == errno.EACCES and os.geteuid() != 0:
+                    os.chmod(run.run_dir, 0o555)
+                elif code == errno.EACCES:
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs["dir"])
+                else:
+                    fd, path = real_mkstemp(*args, **kwargs)
+                    os.close(fd)
+                    os.unlink(path)
+                    os.symlink("/dev/full", path)
+                    return os.open(path, os.O_WRONLY), path
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr("eisnn.io.tempfile.mkstemp", faulty_mkstemp)
+    try:
+        with pytest.raises(OSError) as raised:
+            train_pack([run], *splits, options)
+    finally:
+        os.chmod(run.run_dir, 0o755)
+    reason = os.strerror(code)
+    assert describe(raised.value) == f"{run.run_dir}: cannot write {name} ({reason})"
+    assert raised.value.errno == code
+    checkpoint = torch.load(files.checkpoint, weights_only=False)
+    assert checkpoint["epoch"] == (1 if name == "checkpoint.pt" else 3)
+    assert not files.run_json.exists()
+    assert not [p.name for p in run.run_dir.iterdir() if p.name.endswith(".tmp")]  # no partial file is left
+
+    monkeypatch.setattr("eisnn.io.tempfile.mkstemp", real_mkstemp)
+    capsys.readouterr()
+    train_pack([run], *splits, options)
+    assert f"resumed 1 run(s) from their epoch-{checkpoint['epoch']} checkpoints" in capsys.readouterr().err
+    (h_ref, w_ref), (h_res, w_res) = _outputs(reference.run_dir), _outputs(run.run_dir)
+    pd.testing.assert_frame_equal(h_ref.drop(columns="seconds"), h_res.drop(columns="seconds"))
+    for epoch in w_ref:
+        np.testing.assert_array_equal(w_ref[epoch].w_in, w_res[epoch].w_in)

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,6 +162,68 @@ def test_unknown_preset_is_one_error_listing_the_presets(tmp_path):
     assert "unknown preset 'tiny'; available presets: night, quick, smoke" in output
 
 
+def test_a_results_dir_that_is_a_file_is_refused_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "taken").write_text("a file where the results should go\n")
+    output = snakemake(workdir, "--dry-run", "--config", "preset=smoke", "results_dir=taken/smoke", check=False)
+    assert "invalid config: results_dir: 'taken/smoke' is not a folder (taken is a file)" in output
+    assert "Traceback" not in output
+
+
+def test_a_broken_configfile_is_one_message_where_the_workflow_reads_it(tmp_path):
+    """Invalid YAML, a list at the top level, a misspelled key: one message, no traceback. A
+    --configfile that does not exist is Snakemake's own traceback (it reads the file before any
+    code of the workflow runs), whose last line names the file."""
+    workdir = copy_workflow(tmp_path / "wf")
+    files = {"invalid.yaml": "results_dir: [unclosed\n", "list.yaml": "- results_dir\n", "typo.yaml": "runsperjob: 3\n"}
+    for name, text in files.items():
+        (workdir / name).write_text(text)
+    expected = {
+        "invalid.yaml": "Config file is not valid JSON or YAML",
+        "list.yaml": "Config file must be given as JSON or YAML with keys at top level",
+        "typo.yaml": "invalid config: runsperjob: unknown key 'runsperjob'",
+    }
+    for name, message in expected.items():
+        output = snakemake(workdir, "--dry-run", "--configfile", str(workdir / name), check=False)
+        assert message in output and "Traceback" not in output, name
+    missing = workdir / "nothere.yaml"
+    output = snakemake(workdir, "--dry-run", "--configfile", str(missing), check=False)
+    assert f"FileNotFoundError: [Errno 2] No such file or directory: '{missing}'" in output.splitlines()
+
+
+SMOKE_PACK = "fmnist_noise/ratio-0.8/sigma-0.03/noise-0/pack-0-1.json"
+SMOKE_PACK_LOG = "logs/train/fmnist_noise/ratio-0.8_sigma-0.03_noise-0_pack-0-1.log"
+
+
+def test_a_failed_training_job_ends_its_own_log_with_the_error(tmp_path):
+    """A training job that fails on bad input (CUDA asked for on a machine without one, a corrupt
+    encoded split): Snakemake marks it failed, and the job's own log ends with one line naming
+    the problem, which Snakemake's output shows too; no traceback."""
+    import torch
+
+    workdir = copy_workflow(tmp_path / "wf")
+    results = workdir / "results" / "smoke"
+    train_split = (results / "encoded" / "synthetic" / "train.h5").relative_to(workdir)
+    snakemake(workdir, "--cores", "1", str(train_split), "--config", "preset=smoke")
+
+    def failed_pack(*config: str) -> tuple[str, str]:
+        """Snakemake's output and the last line of the job's log, for the pack built with `config`."""
+        pack = str((results / SMOKE_PACK).relative_to(workdir))
+        output = snakemake(workdir, "--cores", "1", pack, "--config", "preset=smoke", *config, check=False)
+        assert "Error in rule train" in output and not (results / SMOKE_PACK).exists()
+        assert "Traceback" not in output
+        return output, (results / SMOKE_PACK_LOG).read_text().splitlines()[-1]
+
+    if not torch.cuda.is_available():
+        output, last = failed_pack("training={device: cuda}")
+        assert last.startswith("error: device 'cuda': this machine has 0 CUDA device(s)"), last
+        assert last in output
+    (workdir / train_split).write_bytes(b"not an HDF5 file")
+    output, last = failed_pack()
+    assert last.startswith(f"error: {train_split}: unreadable or truncated HDF5 file"), last
+    assert last in output
+
+
 def test_lint_and_format():
     output = subprocess.run(
         [*SNAKEMAKE, "--lint", "--directory", str(ROOT)], capture_output=True, text=True, timeout=120
@@ -197,12 +260,16 @@ def smoke_run_dirs() -> set[str]:
     return dirs
 
 
+SMOKE_ARGS = ("--cores", "2", "figures", "--config", "preset=smoke")
+"""The smoke run: README's `snakemake --cores 2 figures --config preset=smoke` (tests/test_readme.py)."""
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """The smoke preset built for real once: (workdir, wall seconds)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
     started = time.perf_counter()
-    snakemake(workdir, "--cores", "2", "figures", "--config", "preset=smoke", timeout=600)
+    snakemake(workdir, *SMOKE_ARGS, timeout=600)
     return workdir, time.perf_counter() - started
 
 
@@ -237,6 +304,21 @@ def test_smoke_preset_builds_every_run(smoke):
     markers = list((workdir / "results" / "smoke").glob("*/ratio-*/*/noise-*/pack-*.json"))
     assert len(markers) == 5 + 2 + 4 + 4
     assert snakemake(workdir, "--dry-run", "figures", "--config", "preset=smoke").count("Nothing to be done") == 1
+
+
+@pytest.mark.slow
+def test_the_readme_report_command_after_the_smoke_run(smoke):
+    """README's report command, exactly as printed, on the smoke run's results: one HTML file
+    holding the figures and tables."""
+    from readme_commands import readme_command
+
+    workdir, _ = smoke
+    command = readme_command("snakemake --report ").split()
+    assert command[-2:] == ["--config", "preset=smoke"]
+    result = subprocess.run([*SNAKEMAKE, *command[1:]], cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    report = (workdir / command[2]).read_text(errors="replace")
+    assert len(report) > 100_000 and "fig1c" in report and "scorecard" in report
 
 
 @pytest.mark.slow
@@ -320,6 +402,42 @@ def test_changing_epochs_reruns_only_that_experiments_training(smoke):
     assert count(jobs, "train") == count(jobs, "train", experiment="shd_sigma") == 2
     assert count(jobs, "run_metrics") == count(jobs, "run_metrics", experiment="shd_sigma") == 4
     assert [w["experiment"] for r, w in jobs if r == "statistics"] == ["shd_sigma"]
+
+
+@pytest.mark.slow
+def test_run_settings_retrain_nothing_and_a_training_option_retrains_every_pack(smoke):
+    """Device, probe count and threads are run settings: changing them schedules no job; a
+    training option (the learning rate) reruns every pack. The job still gets its settings: the
+    preset's probe count and device are in probe.h5 and run.json. (`--list-changes params` is no
+    help here: Snakemake 9 lists every output whose params it recorded, changed or not.)"""
+    workdir, _ = smoke
+    settings = ("--set-threads", "train=2", "--config", "preset=smoke", "training={device: auto, probe_samples: 4}")
+    jobs = dry_run_jobs(workdir, "figures", *settings)
+    assert count(jobs, "train") == 0 and jobs == dry_run_jobs(workdir, "figures", "--config", "preset=smoke")
+    learning_rate = ("--config", "preset=smoke", "training={learning_rate: 0.004}")
+    jobs = dry_run_jobs(workdir, "figures", *learning_rate)
+    assert count(jobs, "train") == 15 and count(jobs, "run_metrics") == 30 and count(jobs, "statistics") == 4
+    run_dir = workdir / sorted(smoke_run_dirs())[0]
+    params = json.loads((run_dir / "run.json").read_text())["params"]
+    assert (params["device"], params["probe_samples"], params["threads"]) == ("cpu", 8, 1)
+    with h5py.File(run_dir / "probe.h5") as probe:
+        assert len(probe["labels"]) == 8
+
+
+@pytest.mark.slow
+def test_a_failed_metrics_job_ends_its_own_log_with_the_error(smoke, tmp_path):
+    """On a copy of the smoke results: a declared snapshot deleted, that run's metrics forced to
+    run again; the job fails and its own log ends with one line naming the missing file."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke[0], workdir, symlinks=True)
+    run = "results/smoke/fmnist_noise/ratio-0.8/sigma-0.03/noise-0/seed-0"
+    (workdir / run / "weights_epoch-1.npz").unlink()
+    summary = f"{run}/metrics/summary.csv"
+    output = snakemake(workdir, "--cores", "1", summary, "--forcerun", summary, "--config", "preset=smoke", check=False)
+    assert "Error in rule run_metrics" in output and "Traceback" not in output
+    log = workdir / "results/smoke/logs/metrics/fmnist_noise/ratio-0.8_sigma-0.03_noise-0_seed-0.log"
+    last = log.read_text().splitlines()[-1]
+    assert last.startswith(f"error: {run}/weights_epoch-1.npz is missing but run.json declares it"), last
 
 
 @pytest.mark.slow

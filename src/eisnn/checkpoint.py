@@ -18,9 +18,13 @@ CHECKPOINT_FORMAT = 1
 
 
 def write_checkpoint(path: Path, record: dict[str, Any]) -> None:
-    """Save one run's checkpoint record (``format`` is added)."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **record}, tmp)
+    """Save one run's checkpoint record (``format`` is added).
+
+    Written through a Python file, so that a full disk is an ``OSError`` that says so (torch's
+    own file writer reports only "unexpected pos").
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save({"format": CHECKPOINT_FORMAT, **record}, handle)
 
 
 def read_pack_checkpoints(

@@ -1,15 +1,15 @@
-"""Command line: `eisnn download`, `eisnn encode`, `eisnn train`, `eisnn export` — runs without Snakemake."""
+"""Command line: `eisnn download`, `encode`, `train`, `metrics`, `stats`, `requests`, `export` — runs without Snakemake."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .errors import USER_ERRORS, describe, show_tracebacks
 from .params import DEVICES, READOUTS, SURROGATES, CalibrationSettings, TrainOptions
 
 _RATIO_HELP = "fraction of excitatory hidden neurons in [0, 1], or 'none' for unconstrained weights"
@@ -18,11 +18,6 @@ _CHOICES = {"surrogate": SURROGATES, "readout": READOUTS, "device": DEVICES}
 """Training options with a fixed set of values (eisnn.params)."""
 
 _FLAG_HELP = {"progress": "print one line per epoch with each run's test accuracy"}
-
-USER_ERRORS = (OSError, ValueError, KeyError, TypeError)
-"""What bad input raises (missing or unreadable files, malformed data or JSON, bad values): reported as
-one line naming the problem; EISNN_TRACEBACK=1 shows the traceback instead."""
-
 
 def _ratio(text: str) -> float | None:
     if text.lower() in ("none", "null"):
@@ -180,6 +175,63 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_dataset(run_dir: Path) -> str:
+    """The dataset a complete run was trained on (``run.json``: ``data.dataset``)."""
+    from .layout import RunFiles
+
+    path = RunFiles(run_dir).run_json
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: {run_dir} is not a complete run directory")
+    try:
+        dataset = json.loads(path.read_text()).get("data", {}).get("dataset")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not dataset:
+        raise ValueError(f"{path} names no dataset (data.dataset); give --dataset")
+    return dataset
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    """`eisnn metrics`: the workflow's run_metrics job (eisnn.metrics.run_metrics) on one run."""
+    from .export.run import load_run_snapshot
+    from .metrics import run_metrics
+
+    run = load_run_snapshot(args.run_dir)
+    test = args.test if args.test is not None else run.default_test_path()
+    if not test.is_file():
+        raise FileNotFoundError(2, "no such encoded test split (give it with --test)", str(test))
+    options = {"max_samples": args.max_samples, "tau_ms": args.tau_ms, "n_weight_bins": args.n_weight_bins,
+               "batch_size": args.batch_size, "vr_seed": args.vr_seed}
+    written = run_metrics(args.run_dir, test, run.model, threads=args.threads,
+                          **{key: value for key, value in options.items() if value is not None})
+    print(f"{args.run_dir}: wrote {len(written)} tables to {next(iter(written.values())).parent}")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    """`eisnn stats`: the workflow's statistics job (eisnn.stats.experiment_statistics)."""
+    from .stats import experiment_statistics
+
+    run_dirs = []
+    for path in args.runs:
+        if not path.is_dir():
+            raise FileNotFoundError(2, "no such run directory or folder", str(path))
+        found = [path] if (path / "run.json").is_file() else sorted(p.parent for p in path.rglob("run.json"))
+        if not found:
+            raise ValueError(f"{path}: no run directory (a folder with run.json) in it")
+        run_dirs.extend(found)
+    dataset = args.dataset
+    if dataset is None:
+        datasets = {_run_dataset(run_dir) for run_dir in run_dirs}
+        if len(datasets) > 1:
+            raise ValueError(f"the runs are of several datasets ({', '.join(sorted(datasets))}); give --dataset")
+        (dataset,) = datasets
+    table, written = experiment_statistics(run_dirs, args.out, dataset, test=args.ttest,
+                                           reference_ratio=args.reference_ratio)
+    print(f"{len(table)} runs; wrote {', '.join(path.name for path in written.values())} to {args.out}")
+    return 0
+
+
 def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
@@ -286,16 +338,43 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--test", type=Path,
                              help="encoded test split (HDF5; default: <results>/encoded/<dataset>/test.h5 beside the run)")
         sub.set_defaults(func=_cmd_export)
+
+    metrics = commands.add_parser(
+        "metrics",
+        help="one run's metrics from its snapshots (what the workflow's run_metrics job computes)",
+        description="Simulate every snapshot of a complete run on the encoded test split and write the "
+        "tables of docs/formats.md under <run_dir>/metrics/, with the neuron constants and readout the run "
+        "was trained with (run.json). The workflow's run_metrics job makes the same call.",
+    )
+    metrics.add_argument("run_dir", type=Path, help="a complete run directory")
+    metrics.add_argument("--test", type=Path,
+                         help="encoded test split (HDF5; default: <results>/encoded/<dataset>/test.h5 beside the run)")
+    metrics.add_argument("--max-samples", type=int,
+                         help="test samples of the Van Rossum average (default: all; config metrics.max_samples)")
+    metrics.add_argument("--tau-ms", type=float, help="Van Rossum time constant in ms (default 1.0)")
+    metrics.add_argument("--n-weight-bins", type=int, help="bins of the weight histograms (default 50)")
+    metrics.add_argument("--batch-size", type=int, help="test samples simulated at once (default 1000)")
+    metrics.add_argument("--vr-seed", type=int, help="seed of the Van Rossum sample subset (default 0)")
+    metrics.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as in the workflow)")
+    metrics.set_defaults(func=_cmd_metrics)
+
+    stats = commands.add_parser(
+        "stats",
+        help="the run table, t-tests and Van Rossum tables of runs (what the workflow's statistics job writes)",
+        description="Collect the run table of the given runs and write runs.csv, ttests.csv/.md and "
+        "van_rossum_table.csv/.md (docs/formats.md) to --out. The workflow's statistics job makes the same call.",
+    )
+    stats.add_argument("runs", type=Path, nargs="+",
+                       help="run directories, or folders searched for them (sorted by path)")
+    stats.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    stats.add_argument("--dataset", choices=("fmnist", "shd", "synthetic"),
+                       help="the dataset whose success rule applies (default: the runs' own, from run.json)")
+    stats.add_argument("--ttest", choices=("welch", "student"), default="welch",
+                       help="t-test against the reference ratio (default welch; config statistics.ttest)")
+    stats.add_argument("--reference-ratio", type=float, default=1.0,
+                       help="the ratio every other is compared with (default 1.0, i.e. 100:0)")
+    stats.set_defaults(func=_cmd_stats)
     return parser
-
-
-def describe(error: BaseException) -> str:
-    """One line for a user error: the file and the reason for a file error, else the message."""
-    if isinstance(error, OSError) and error.filename is not None:
-        return f"{error.filename}: {error.strerror or error}"
-    if isinstance(error, KeyError):
-        return f"missing key {error}"
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eisnn {args.command}: interrupted", file=sys.stderr)
         return 130
     except USER_ERRORS as error:
-        if os.environ.get("EISNN_TRACEBACK"):
+        if show_tracebacks():
             raise
         print(f"eisnn {args.command}: {describe(error)}", file=sys.stderr)
         return 1

@@ -39,7 +39,9 @@ import yaml
 
 from .layout import (
     ENCODED_SPLIT,
+    FMNIST_FILES,
     PACK_MARKER,
+    SHD_FILES,
     RUN_DIR,
     format_value,
     init_label,
@@ -160,16 +162,22 @@ def apply_preset(
     name = config.get("preset")
     if name is None:
         return deep_merge(config, overrides or {})
+    preset = load_yaml(preset_file(presets_dir, name))
+    return deep_merge(deep_merge(config, preset), overrides or {})
+
+
+def preset_file(presets_dir: str | os.PathLike, name: Any) -> Path:
+    """The file of preset ``name``; an unknown name, or a preset naming another, is a :class:`ConfigError`."""
     presets = available_presets(presets_dir)
     if not isinstance(name, str) or name not in presets:
         raise ConfigError(
             f"preset: unknown preset {name!r}; available presets: {', '.join(presets) or '(none)'} "
             f"(files in {presets_dir})"
         )
-    preset = load_yaml(Path(presets_dir) / f"{name}.yaml")
-    if "preset" in preset:
-        raise ConfigError(f"{presets_dir}/{name}.yaml: a preset cannot name another preset")
-    return deep_merge(deep_merge(config, preset), overrides or {})
+    path = Path(presets_dir) / f"{name}.yaml"
+    if "preset" in load_yaml(path):
+        raise ConfigError(f"{path}: a preset cannot name another preset")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -774,12 +782,10 @@ def _initialisation(
 
 def raw_file_names(dataset: str) -> list[str]:
     """The raw files of a dataset as the download writes them."""
-    from eisnn import data
-
     if dataset == "fmnist":
-        return [name for split in ("train", "test") for name in data.FMNIST_FILES[split].values()]
+        return [name for split in ("train", "test") for name in FMNIST_FILES[split].values()]
     if dataset == "shd":
-        return [data.SHD_FILES[split] + ".gz" for split in ("train", "test")]
+        return [SHD_FILES[split] + ".gz" for split in ("train", "test")]
     return []
 
 
@@ -837,6 +843,17 @@ def raw_source(cfg: WorkflowConfig, dataset: str, base_dir: str | os.PathLike = 
     return RawSource(directory, tuple(f"{directory}/{name}" for name in names), True)
 
 
+def check_folders(cfg: WorkflowConfig, base_dir: str | os.PathLike = ".") -> None:
+    """Raise a :class:`ConfigError` if ``results_dir`` or ``raw_dir``, or a folder above it, is a file."""
+    for key, value in (("results_dir", cfg.results_dir), ("raw_dir", cfg.raw_dir)):
+        path = Path(base_dir, value)
+        blocked = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocked is not None:
+            raise ConfigError(
+                f"invalid config: {key}: {value!r} is not a folder ({blocked} is a file); give the path of a folder"
+            )
+
+
 def check_data_sources(cfg: WorkflowConfig, base_dir: str | os.PathLike = ".") -> None:
     """Raise a :class:`ConfigError` if an enabled experiment's raw dataset has no source."""
     for dataset in cfg.datasets_in_use():
@@ -861,16 +878,23 @@ def load_workflow_config(
     overrides: Mapping[str, Any] | None = None,
     config_dir: str | os.PathLike = "config",
     base_dir: str | os.PathLike = ".",
+    preset_merged: bool = False,
 ) -> WorkflowConfig:
     """Apply the preset, validate, expand, and check the raw-data sources.
 
-    ``config`` is the base config (in Snakemake, ``config``); ``overrides`` the command-line
-    values (``workflow.config_settings.overwrite_config``); ``config_dir`` holds ``presets/``
-    and ``schemas/``; ``base_dir`` is the directory relative ``data_dir`` paths start from.
+    ``config`` is the base config; ``overrides`` the values that win over the preset (the
+    command line's); ``config_dir`` holds ``presets/`` and ``schemas/``; ``base_dir`` is the
+    directory relative ``data_dir`` paths start from. ``preset_merged``: ``config`` already
+    holds its preset and overrides, merged in that order (the Snakefile loads the preset as a
+    ``configfile``, over which Snakemake merges ``--configfile`` and ``--config``).
     """
     config_dir = Path(config_dir)
-    merged = apply_preset(config, config_dir / "presets", overrides)
+    if preset_merged:
+        merged = deep_merge(config, overrides or {})
+    else:
+        merged = apply_preset(config, config_dir / "presets", overrides)
     cfg = build(merged, load_schema(config_dir / "schemas" / "config.schema.yaml"))
+    check_folders(cfg, base_dir)
     check_data_sources(cfg, base_dir)
     cfg.check_requests()
     return cfg

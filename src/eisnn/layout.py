@@ -1,12 +1,13 @@
 """Names and paths of everything a run, a pack and an experiment write (docs/architecture.md).
 
 The one owner of the result layout: the library writes and reads these names, the workflow
-rules import them to declare inputs and outputs. Standard library only (numpy for the
-shortest float text), so that building the DAG never imports torch or matplotlib.
+rules import them to declare inputs and outputs. Standard library only, so that the
+Snakefile parses with nothing but Snakemake installed.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import os
@@ -30,6 +31,13 @@ SNAPSHOT_PATTERN = re.compile(r"^weights_epoch-(\d+)\.npz$")
 METRICS_DIR = "metrics"
 ENCODED_SPLIT = "{results_dir}/encoded/{dataset}/{split}.h5"
 """An encoded split of a dataset under a results folder (the workflow's data stage writes it)."""
+FMNIST_FILES: dict[str, dict[str, str]] = {
+    "train": {"images": "train-images-idx3-ubyte.gz", "labels": "train-labels-idx1-ubyte.gz"},
+    "test": {"images": "t10k-images-idx3-ubyte.gz", "labels": "t10k-labels-idx1-ubyte.gz"},
+}
+"""The official Fashion-MNIST files of each split, as downloaded and as read from a ``data_dir``."""
+SHD_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
+"""The SHD file of each split (downloaded as ``<name>.gz``; a ``data_dir`` may hold either form)."""
 EXPORTS_DIR = "exports"
 """``<results>/exports/<experiment>/...``: the optional NIR and Neo exports (docs/exports.md)."""
 EXPORT_FILES = {"nir": "network.nir", "spikes": "spikes.nix"}
@@ -194,9 +202,8 @@ def format_value(value: float | None) -> str:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"cannot label the non-finite value {value}")
-    import numpy as np
-
-    return np.format_float_positional(value, trim="-")
+    text = format(decimal.Decimal(repr(value)), "f")  # repr: the shortest round-trip digits
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def seeds_label(seeds: Sequence[int]) -> str:

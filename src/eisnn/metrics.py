@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eisnn.data import load_spikes
 from eisnn.io import write_csv_atomic
 from eisnn.layout import METRIC_FILES, RunFiles
 from eisnn.model import iter_activity
@@ -630,6 +631,25 @@ def write_run_metrics(run_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -
         write_csv_atomic(path, frame)
         written[name] = path
     return written
+
+
+def run_metrics(
+    run_dir: str | Path,
+    test_path: str | Path,
+    model_config: ModelConfig | None = None,
+    threads: int | None = None,
+    **options,
+) -> dict[str, Path]:
+    """One run's metrics job: :func:`compute_run_metrics` on the encoded test split at
+    ``test_path`` (``options``: its keyword arguments), written by :func:`write_run_metrics`.
+
+    The workflow's ``run_metrics`` rule and ``eisnn metrics`` both run this; ``threads`` sets
+    torch's thread count. Returns ``{table name: path}``.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    tables = compute_run_metrics(run_dir, load_spikes(test_path), model_config=model_config, **options)
+    return write_run_metrics(run_dir, tables)
 
 
 def read_run_metrics(run_dir: str | Path) -> dict[str, pd.DataFrame]:

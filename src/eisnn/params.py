@@ -91,9 +91,11 @@ def reference_weight_scale(n_presynaptic: int, config: ModelConfig) -> float:
     return 7.0 * (1.0 - config.beta) / math.sqrt(n_presynaptic)
 
 
-def _not_identity() -> Any:
-    """Field metadata: the option does not change a run's results (not in its fingerprint)."""
-    return {"identity": False}
+def _not_identity(retrains: bool = False) -> Any:
+    """Field metadata: the option is not part of a run's checkpoint fingerprint (a checkpoint
+    resumes across a change of it). ``retrains``: a finished run still trains again when it
+    changes, because it decides how long the run trains or what it saves."""
+    return {"identity": False, "retrains": retrains}
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,11 @@ class TrainOptions:
     Flat as a mapping (:meth:`as_dict`, :meth:`from_dict`): the neuron constants of the
     embedded :class:`ModelConfig` sit beside the other options. Options marked
     ``identity: False`` (how long, what is saved, where it runs) do not change the result of an
-    epoch, so they are left out of a run's fingerprint (:func:`fingerprint`).
+    epoch, so they are left out of a run's fingerprint (:func:`fingerprint`); of those, the run
+    settings (:meth:`setting_names`) do not make a finished run train again either.
     """
 
-    epochs: int = field(default=30, metadata=_not_identity())
+    epochs: int = field(default=30, metadata=_not_identity(retrains=True))
     batch_size: int = 256
     learning_rate: float = 2e-4
     adam_betas: tuple[float, float] = (0.9, 0.999)
@@ -114,7 +117,7 @@ class TrainOptions:
     n_hidden: int = 100
     model: ModelConfig = field(default_factory=ModelConfig)
     sigma_out: float | None = None
-    snapshot_epochs: tuple[int, ...] = field(default=(0, 1, 10, 30), metadata=_not_identity())
+    snapshot_epochs: tuple[int, ...] = field(default=(0, 1, 10, 30), metadata=_not_identity(retrains=True))
     probe_samples: int = field(default=16, metadata=_not_identity())
     device: str = field(default="auto", metadata=_not_identity())
     threads: int = field(default=1, metadata=_not_identity())
@@ -159,6 +162,17 @@ class TrainOptions:
         """The flat mapping (the form of ``run.json`` ``params`` and of the config's ``training``)."""
         flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
         return {**flat, **self.model.as_dict()}
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The run settings: where and how a run trains (device, threads, progress lines) and how
+        many test samples ``probe.h5`` holds. They change neither its fingerprint nor its trained
+        networks, so a finished run is not trained again when one of them changes."""
+        return tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if not f.metadata.get("identity", True) and not f.metadata.get("retrains", False)
+        )
 
     def identity_dict(self) -> dict[str, Any]:
         """The options that change a run's results (the fingerprint's part of the options)."""

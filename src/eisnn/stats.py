@@ -473,3 +473,17 @@ def write_stats(
     write_csv_atomic(paths["van_rossum_table"], vr)
     write_text_atomic(paths["van_rossum_table_md"], van_rossum_markdown(vr, f"Van Rossum distances, {title}"))
     return paths
+
+
+def experiment_statistics(
+    run_dirs: Iterable[str | Path],
+    out_dir: str | Path,
+    dataset: str,
+    test: str = "welch",
+    reference_ratio: float = 1.0,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """An experiment's statistics job: the run table of ``run_dirs`` (:func:`collect_run_table`)
+    and its files under ``out_dir`` (:func:`write_stats`). The workflow's ``statistics`` rule and
+    ``eisnn stats`` both run this. Returns the table and ``{name: path}``."""
+    table = collect_run_table(run_dirs, dataset)
+    return table, write_stats(table, out_dir, dataset, test=test, reference_ratio=reference_ratio)

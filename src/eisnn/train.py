@@ -39,10 +39,18 @@ from .snapshot import Snapshot
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto``: CUDA where available, else the CPU."""
+    """``auto``: CUDA where available, else the CPU. A CUDA device that is not there is a ValueError."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (resolved.index or 0) >= count:
+            raise ValueError(
+                f"device {device!r}: this machine has {count} CUDA device(s) that torch can use; "
+                f"set device to auto or cpu"
+            )
+    return resolved
 
 
 @dataclass

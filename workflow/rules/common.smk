@@ -21,18 +21,30 @@ from eisnn.layout import (
     stats_path,
 )
 from eisnn.paper import CLAIMS_FILE
-from eisnn.params import ModelConfig
+from eisnn.params import ModelConfig, TrainOptions
 from snakemake.exceptions import WorkflowError
+
+# A preset is one more config file: Snakemake merges config/presets/<name>.yaml over
+# config/config.yaml, then the command line's --configfile and --config values over both.
+try:
+    PRESET = config.get("preset")
+    PRESET_FILE = (
+        None if PRESET is None else str(eiconfig.preset_file("config/presets", PRESET))
+    )
+except eiconfig.ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+if PRESET_FILE:
+
+    configfile: PRESET_FILE
+
 
 try:
     CFG = eiconfig.load_workflow_config(
-        config,
-        overrides=eiconfig.deep_merge(
-            workflow.config_settings.overwrite_config,
-            eiconfig.coerce_cli_values(dict(workflow.config_settings.config)),
-        ),
+        eiconfig.coerce_cli_values(dict(config)),
         config_dir="config",
         base_dir=".",
+        preset_merged=True,
     )
 except eiconfig.ConfigError as error:
     raise WorkflowError(str(error)) from None
@@ -42,7 +54,10 @@ RUN = eiconfig.RUN_DIR.replace("{results_dir}", RESULTS)
 PACK = eiconfig.PACK_MARKER.replace("{results_dir}", RESULTS)
 POINT = "ratio-{ratio}_{init}_noise-{noise}"
 LOGS = f"{RESULTS}/logs"
-ENV = "../../environment.yml"
+# Software environments (--sdm conda): the library's dependencies; the exports add theirs.
+# The library itself is this checkout's src/, which the Snakefile puts on the jobs' path.
+ENV = "../envs/eisnn.yaml"
+EXPORT_ENV = "../envs/export.yaml"
 
 # Figure rules (workflow/rules/figures.smk) add their outputs here, per experiment, so that
 # `figures`, `all` and the experiment targets build them.
@@ -119,7 +134,27 @@ def pack_runs(wildcards):
 
 
 def train_options(wildcards):
-    return CFG.experiment(wildcards.experiment).train_options
+    """The experiment's training options that define its runs' results: all but the
+    run settings (eisnn.params.TrainOptions.setting_names). A change retrains a pack."""
+    options = CFG.experiment(wildcards.experiment).train_options
+    return {
+        key: value
+        for key, value in options.items()
+        if key not in TrainOptions.setting_names()
+    }
+
+
+def run_settings(wildcards, threads):
+    """The run settings of a pack's job (device, probe count, its threads). A param that
+    takes `threads` counts as derived, and Snakemake leaves derived params out of its
+    rerun trigger: a change of one retrains nothing."""
+    options = CFG.experiment(wildcards.experiment).train_options
+    names = [key for key in TrainOptions.setting_names() if key in options]
+    return {
+        **{key: options[key] for key in names},
+        "threads": threads,
+        "progress": False,
+    }
 
 
 def training_request(name):

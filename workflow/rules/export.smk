@@ -38,7 +38,7 @@ rule export_nir_run:
     log:
         f"{LOGS}/exports/{{experiment}}/{POINT}_seed-{{seed}}_nir.log",
     conda:
-        ENV
+        EXPORT_ENV
     resources:
         runtime=10,
         mem_mb=2000,
@@ -57,7 +57,7 @@ rule export_spikes_run:
     log:
         f"{LOGS}/exports/{{experiment}}/{POINT}_seed-{{seed}}_spikes.log",
     conda:
-        ENV
+        EXPORT_ENV
     threads: 1
     resources:
         runtime=60,

@@ -1,10 +1,12 @@
 # Training: one job per pack (a grid point and a chunk of its seeds), K runs in one process.
 # Rule `train` trains the Fashion-MNIST experiments, `train_shd` the SHD one (see below).
 #
-# The job receives only its own parameters: its runs (params.runs) and its experiment's
-# training options (params.options). Snakemake reruns it when either changes, so adding a
-# seed or a σ/noise value schedules only the new packs, and changing an experiment's epochs
-# reruns that experiment's packs alone. The marker (output) is written after train_pack has
+# The job receives only its own parameters: its runs (params.runs), its experiment's training
+# options (params.options) and its run settings (params.settings). Snakemake reruns it when the
+# runs or the options change, so adding a seed or a σ/noise value schedules only the new packs,
+# and changing an experiment's epochs or learning rate reruns that experiment's packs alone. The
+# run settings (device, probe count, threads) are a param derived from `threads`, which is no
+# rerun trigger: changing one retrains nothing. The marker (output) is written after train_pack has
 # finished every run; a killed job leaves no marker, and the rerun resumes each run from its
 # checkpoint.pt.
 
@@ -37,6 +39,7 @@ rule train:
     params:
         runs=pack_runs,
         options=train_options,
+        settings=run_settings,
     script:
         "../scripts/train.py"
 

@@ -1,10 +1,9 @@
 """Encode both splits of a dataset into sparse spike lists (eisnn.data.encode_dataset)."""
 
-import contextlib
-
 from eisnn.data import encode_dataset
+from eisnn.errors import logged_to
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
+with logged_to(snakemake.log[0]):
     train, test = encode_dataset(
         snakemake.wildcards.dataset,
         snakemake.params.source,

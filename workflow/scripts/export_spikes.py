@@ -1,14 +1,9 @@
 """Export the hidden spike trains of a run's final snapshot as a Neo Block (eisnn.export.spike_trains)."""
 
-import contextlib
-
+from eisnn.errors import logged_to
 from eisnn.export.spike_trains import export_run_spikes
 
-with (
-    open(snakemake.log[0], "w") as log,
-    contextlib.redirect_stderr(log),
-    contextlib.redirect_stdout(log),
-):
+with logged_to(snakemake.log[0]):
     print(
         export_run_spikes(
             snakemake.params.run_dir,

@@ -1,11 +1,10 @@
 """Fig 4: three representative runs across training (eisnn.figures.fig4)."""
 
-import contextlib
-
+from eisnn.errors import logged_to
 from eisnn.figures.fig4 import build_fig4
 from eisnn.figures.inputs import read_per_run_files
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):
+with logged_to(snakemake.log[0]):
     build_fig4(
         snakemake.input.runs,
         read_per_run_files(snakemake.input.activity_population),

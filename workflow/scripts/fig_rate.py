@@ -1,10 +1,9 @@
 """Accuracy at matched initial firing rates and the difference from 100:0 (eisnn.figures.rate)."""
 
-import contextlib
-
+from eisnn.errors import logged_to
 from eisnn.figures.rate import build_fig_rate
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):
+with logged_to(snakemake.log[0]):
     build_fig_rate(
         snakemake.input.runs,
         snakemake.input.ttests,

@@ -1,8 +1,7 @@
 """A report table (Tables 2/3, t-tests, run table) as HTML (eisnn.figures.tables)."""
 
-import contextlib
-
+from eisnn.errors import logged_to
 from eisnn.figures.tables import build_table
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):
+with logged_to(snakemake.log[0]):
     build_table(snakemake.params.kind, snakemake.input.table, snakemake.output.html, snakemake.params.title)

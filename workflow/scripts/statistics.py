@@ -1,14 +1,13 @@
-"""Collect the run table of an experiment and write its statistics (eisnn.stats)."""
+"""Collect the run table of an experiment and write its statistics (eisnn.stats.experiment_statistics)."""
 
-import contextlib
 from pathlib import Path
 
-from eisnn.stats import collect_run_table, write_stats
+from eisnn.errors import logged_to
+from eisnn.stats import experiment_statistics
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-    table = collect_run_table(snakemake.params.run_dirs, snakemake.params.dataset)
-    written = write_stats(
-        table,
+with logged_to(snakemake.log[0]):
+    table, written = experiment_statistics(
+        snakemake.params.run_dirs,
         Path(snakemake.output.runs).parent,
         snakemake.params.dataset,
         test=snakemake.params.ttest,

@@ -38,12 +38,11 @@ def make_input_batch(dataset, indices: np.ndarray, device=None) -> InputBatch:
     """Gather the events of `indices` [K, B] (sample indices per network) from a SpikeDataset."""
     indices = np.asarray(indices, dtype=np.int64)
     n_networks, batch_size = indices.shape
-    flat_pos, step, unit = dataset.events(indices.reshape(-1))  # ordered by flat_pos, then step
-    row_offsets = np.concatenate(([0], np.cumsum(np.bincount(flat_pos, minlength=indices.size))))
+    row_offsets, step, unit = dataset.row_events(indices.reshape(-1))
     return InputBatch(
-        row_offsets=row_offsets.astype(np.int64),
-        step=step.astype(np.int32),
-        unit=unit.astype(np.int32),
+        row_offsets=row_offsets,
+        step=step,
+        unit=unit,
         labels=torch.as_tensor(dataset.labels[indices], dtype=torch.int64, device=device),
         n_steps=dataset.n_steps,
         n_networks=n_networks,

@@ -1,10 +1,16 @@
 """The compiled CPU backend: the numba loops of `eisnn.kernels` behind the `Backend` interface.
 
 The kernels work on numpy arrays in sample-major layouts ([K, B, T, ·]); this module converts
-from and to the torch tensors and time-major layouts ([T, K, B, ·]) of the interface.
+from and to the torch tensors and time-major layouts ([T, K, B, ·]) of the interface. Each
+batch is cut into :data:`SAMPLE_GROUPS` fixed groups of samples, run on as many threads as
+torch is set to use (`torch.set_num_threads`); the gradient is summed per group, then over the
+groups in order, so that results depend neither on the number of threads nor on the other
+networks of a pack.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -19,12 +25,84 @@ def _to_time_major(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x).permute(2, 0, 1, 3)
 
 
-def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig):
-    dtype = w_in.dtype.type
-    return kernels.lif_forward(
-        w_in, w_out, batch.row_offsets, batch.step, batch.unit, batch.batch_size, batch.n_steps,
-        dtype(config.alpha), dtype(config.beta), dtype(config.threshold),
+class _Workspace:
+    """Arrays of the last batch shape, reused by the next training batch: fresh arrays of this
+    size cost more in page faults than the kernels' work on them (41 MB of voltages per SHD batch).
+
+    Only `forward_backward` uses it: its spikes, voltages and per-group gradients never leave
+    the call.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[tuple, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        key = (name, tuple(shape), np.dtype(dtype))
+        if key not in self.arrays:
+            self.arrays = {kept: array for kept, array in self.arrays.items() if kept[0] != name}
+            self.arrays[key] = np.empty(shape, dtype)
+        return self.arrays[key]
+
+
+_WORKSPACE = _Workspace()
+
+
+def _fresh(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def _allocate(shape: tuple[int, int, int, int], n_out: int, dtype, allocate=np.empty):
+    """Hidden spikes, voltages and readout traces of a batch of `shape` [K, B, T, H]."""
+    n_networks, batch_size, n_steps, _ = shape
+    return (
+        allocate("spikes", shape, np.uint8),
+        allocate("voltage", shape, dtype),
+        allocate("readout", (n_networks, batch_size, n_steps + 1, n_out), dtype),
     )
+
+
+SAMPLE_GROUPS = 4
+"""Fixed groups of each network's batch: the units of parallel work and the order of the gradient's sum."""
+
+
+class _Threads:
+    """A pool of torch.get_num_threads() threads for the kernels (which release the GIL)."""
+
+    def __init__(self) -> None:
+        self.pool: ThreadPoolExecutor | None = None
+        self.size = 1
+
+    def run(self, kernel, arguments, batch_size: int) -> None:
+        """kernel(*arguments, start, stop) for every sample group, in parallel."""
+        groups = [(g * batch_size // SAMPLE_GROUPS, (g + 1) * batch_size // SAMPLE_GROUPS) for g in range(SAMPLE_GROUPS)]
+        size = min(torch.get_num_threads(), SAMPLE_GROUPS)
+        if size == 1:
+            for group, bounds in enumerate(groups):
+                kernel(*arguments(group), *bounds)
+            return
+        if self.pool is None or self.size != size:
+            if self.pool is not None:
+                self.pool.shutdown()
+            self.pool, self.size = ThreadPoolExecutor(size, thread_name_prefix="eisnn-kernel"), size
+        for future in [self.pool.submit(kernel, *arguments(group), *bounds) for group, bounds in enumerate(groups)]:
+            future.result()
+
+
+_THREADS = _Threads()
+
+
+def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig, outputs):
+    dtype = w_in.dtype.type
+    arguments = (
+        w_in, w_out, batch.row_offsets, batch.step, batch.unit,
+        dtype(config.alpha), dtype(config.beta), dtype(config.threshold), *outputs,
+    )
+    _THREADS.run(kernels.lif_forward, lambda group: arguments, batch.batch_size)
+    return outputs
+
+
+def _shape(w_in: np.ndarray, batch: InputBatch) -> tuple[int, int, int, int]:
+    return (w_in.shape[0], batch.batch_size, batch.n_steps, w_in.shape[2])
 
 
 def _arrays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +110,9 @@ def _arrays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[np.ndarray, np.nda
 
 
 def forward(w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig):
-    spikes, _, readout = _run_forward(*_arrays(w_in, w_out), batch, config)
+    w_in_array, w_out_array = _arrays(w_in, w_out)
+    outputs = _allocate(_shape(w_in_array, batch), w_out_array.shape[2], w_in_array.dtype, _fresh)
+    spikes, _, readout = _run_forward(w_in_array, w_out_array, batch, config, outputs)
     return _to_time_major(spikes).bool(), _to_time_major(readout)
 
 
@@ -40,15 +120,25 @@ def forward_backward(
     w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig, compute_gradients: bool
 ) -> BatchResult:
     w_in_array, w_out_array = _arrays(w_in, w_out)
-    spikes, voltage, readout = _run_forward(w_in_array, w_out_array, batch, config)
+    outputs = _allocate(_shape(w_in_array, batch), w_out_array.shape[2], w_in_array.dtype, _WORKSPACE.get)
+    spikes, voltage, readout = _run_forward(w_in_array, w_out_array, batch, config, outputs)
     result, grad_out = score_readout(_to_time_major(readout), batch.labels, config.readout)
     if not compute_gradients:
         return result
     dtype = readout.dtype.type
-    grad_w_in, grad_w_out = kernels.lif_backward(
+    group_w_in = _WORKSPACE.get("group_w_in", (SAMPLE_GROUPS, *w_in_array.shape), w_in_array.dtype)
+    group_w_out = _WORKSPACE.get("group_w_out", (SAMPLE_GROUPS, *w_out_array.shape), w_out_array.dtype)
+    group_w_in.fill(0.0)
+    group_w_out.fill(0.0)
+    arguments = (
         w_in_array, w_out_array, batch.row_offsets, batch.step, batch.unit, spikes, voltage,
         grad_out.permute(1, 2, 0, 3).contiguous().numpy(), dtype(config.alpha), dtype(config.beta),
         dtype(config.threshold), surrogates.kernel_code(config.surrogate), dtype(config.surrogate_scale),
     )
+    _THREADS.run(kernels.lif_backward, lambda group: (*arguments, group_w_in[group], group_w_out[group]), batch.batch_size)
+    grad_w_in, grad_w_out = group_w_in[0].copy(), group_w_out[0].copy()
+    for group in range(1, SAMPLE_GROUPS):  # in order: the sum does not depend on the threads
+        grad_w_in += group_w_in[group]
+        grad_w_out += group_w_out[group]
     result.grad_w_in, result.grad_w_out = torch.from_numpy(grad_w_in), torch.from_numpy(grad_w_out)
     return result

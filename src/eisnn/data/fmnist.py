@@ -10,15 +10,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..layout import FMNIST_FILES
 from .download import check_md5, fetch_checked, md5_file, url_prefixes
 from .errors import DatasetError, check_range, check_split, read_gzip
 from .sampling import stratified_subset
 from .spikes import SpikeDataset
 
-FMNIST_FILES: dict[str, dict[str, str]] = {
-    "train": {"images": "train-images-idx3-ubyte.gz", "labels": "train-labels-idx1-ubyte.gz"},
-    "test": {"images": "t10k-images-idx3-ubyte.gz", "labels": "t10k-labels-idx1-ubyte.gz"},
-}
 # Official md5 sums of the four gzip files (the same values torchvision checks).
 FMNIST_MD5: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",

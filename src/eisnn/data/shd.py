@@ -12,13 +12,13 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
+from ..layout import SHD_FILES
 from .download import check_md5, fetch_checked, md5_file, url_prefixes
 from .errors import DatasetError, check_range, check_split, hdf5_errors, read_gzip
 from .sampling import stratified_subset
 from .spikes import SpikeDataset, csr_gather, csr_offsets
 
 SHD_BASE_URL = "https://zenkelab.org/datasets/"
-SHD_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 SHD_N_UNITS = 700
 SHD_N_CLASSES = 20
 SHD_N_SAMPLES = {"train": 8156, "test": 2264}

@@ -118,6 +118,22 @@ class SpikeDataset:
         batch_pos, source = csr_gather(self.offsets, self._indices(indices))
         return batch_pos, self.step[source].astype(np.int64), self.unit[source].astype(np.int64)
 
+    def row_events(self, indices: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Events of the given samples as CSR rows: ``(row_offsets int64, step int32, unit int32)``.
+
+        Row r holds the events of sample ``indices[r]``, in stored order, at
+        ``row_offsets[r]:row_offsets[r + 1]``: the layout of a simulation batch, copied slice by
+        slice (a tenth of the time of :meth:`events` on SHD batches).
+        """
+        idx = self._indices(indices)
+        starts, stops = self.offsets[idx], self.offsets[idx + 1]
+        row_offsets = np.zeros(idx.shape[0] + 1, dtype=np.int64)
+        np.cumsum(stops - starts, out=row_offsets[1:])
+        rows = [slice(start, stop) for start, stop in zip(starts.tolist(), stops.tolist())]
+        if not rows:
+            return row_offsets, np.empty(0, np.int32), np.empty(0, np.int32)
+        return row_offsets, np.concatenate([self.step[row] for row in rows]), np.concatenate([self.unit[row] for row in rows])
+
     def dense(self, indices: Any = None, dtype: Any = bool) -> np.ndarray:
         """Dense raster ``[B, n_steps, n_units]``.
 
