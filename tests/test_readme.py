@@ -46,6 +46,12 @@ COMMANDS = {
     "pip install -e '.[bench]'": "test_benchmark_commands: the extra exists and its packages are installed",
     "python benchmarks/throughput.py": "test_benchmark_commands: --help (a measurement takes minutes)",
     "python benchmarks/throughput.py --shd": "test_benchmark_commands: --shd --help",
+    "python benchmarks/throughput.py --shd --profile":
+        "test_benchmarks.py::test_the_throughput_profile_accounts_for_every_phase_of_a_step runs it on one batch",
+    "python benchmarks/paper_cost.py": "test_benchmarks.py::test_paper_cost_prices_every_run_of_the_full_config "
+        "(with the config's costs: a measurement takes minutes)",
+    "python benchmarks/gpu_check.py":
+        "test_benchmarks.py::test_gpu_check_without_cuda_says_so_in_one_line_and_exits_2 runs it as printed",
 }
 """README command -> how it is checked."""
 

@@ -149,7 +149,7 @@ def lif_backward(
 
     `surrogate` is a :func:`eisnn.surrogates.kernel_code`.
     """
-    n_networks, n_in, n_hidden = w_in.shape
+    n_networks, _, n_hidden = w_in.shape
     n_out = w_out.shape[2]
     batch_size, n_steps = spikes.shape[1], spikes.shape[2]
     dtype = w_in.dtype

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
+import numba
 import numpy as np
 import pandas as pd
 import torch
@@ -49,9 +50,6 @@ log = logging.getLogger(__name__)
 
 DT_MS = 1.0
 """Simulation step in milliseconds (paper §4.1: 1 ms time steps)."""
-
-VR_CHUNK = 256
-"""Samples per Gram-matrix chunk in the Van Rossum computation (about 20 MB of float64 each)."""
 
 COLUMNS = {
     "summary": ["epoch", "weights_finite", "n_samples", "accuracy", "hidden_firing_rate_hz", "spikes_per_image",
@@ -95,58 +93,81 @@ def van_rossum_distance(times_a, times_b, tau_ms: float = 1.0) -> float:
     return float(np.sqrt(max(d2, 0.0)))
 
 
-def van_rossum_kernel(n_steps: int, tau_steps: float = 1.0) -> np.ndarray:
-    """The exact [T, T] kernel K[t, s] = exp(−|t − s|/τ) on the step grid (float64)."""
-    if tau_steps <= 0:
-        raise ValueError(f"tau_steps must be positive, got {tau_steps}")
-    steps = np.arange(n_steps, dtype=np.float64)
-    return np.exp(-np.abs(steps[:, None] - steps[None, :]) / tau_steps)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _add_van_rossum_sums(rasters, decay, total):
+    """total[a, b] += √(2·d²_ab) of every sample of ``rasters`` [n, T, H] (bool), d the Van Rossum distance.
+
+    With f = R filtered by the causal and the anti-causal exponential (factor ``decay`` =
+    exp(−1/τ) per step), f[t] = Σ_s exp(−|t−s|/τ)·R[s] = (K·R)[t] exactly, in O(T·H); the Gram
+    matrix G_ba = Σ_{t: R[t, b]} f[t, a] then costs one row per spike. 2·d²_ab = G_aa + G_bb −
+    2·G_ab, tiny negative rounding residues clamped to 0.
+    """
+    n_samples, n_steps, n_hidden = rasters.shape
+    filtered = np.empty((n_steps, n_hidden))
+    anti_causal = np.empty(n_hidden)
+    gram = np.empty((n_hidden, n_hidden))
+    for sample in range(n_samples):
+        raster = rasters[sample]
+        for h in range(n_hidden):
+            filtered[0, h] = raster[0, h]
+        for t in range(1, n_steps):
+            for h in range(n_hidden):
+                filtered[t, h] = raster[t, h] + decay * filtered[t - 1, h]
+        anti_causal[:] = 0.0  # Σ_{s > t} exp(−(s − t)/τ)·R[s], from t = T − 1 down
+        for t in range(n_steps - 1, -1, -1):
+            for h in range(n_hidden):
+                filtered[t, h] += anti_causal[h]
+                anti_causal[h] = decay * (anti_causal[h] + raster[t, h])
+        gram[:] = 0.0
+        for t in range(n_steps):
+            for b in range(n_hidden):
+                if raster[t, b]:
+                    row = gram[b]
+                    for a in range(n_hidden):
+                        row[a] += filtered[t, a]
+        for a in range(n_hidden):
+            for b in range(a + 1, n_hidden):
+                two_d2 = gram[a, a] + gram[b, b] - (gram[a, b] + gram[b, a])
+                distance = math.sqrt(two_d2) if two_d2 > 0.0 else 0.0
+                total[a, b] += distance
+                total[b, a] += distance
 
 
 class VanRossumAccumulator:
     """Streaming mean over samples of the all-pairs Van Rossum distance matrix.
 
-    For each sample with raster R [T, H] the Gram matrix G = Rᵀ K R (K the exact float64
-    kernel, no truncation) gives d²_ab = ½(G_aa + G_bb − 2 G_ab); tiny negative rounding
-    residues are clamped to 0 before the square root, and the diagonal is exactly 0. The work
-    is two dense float64 matrix products per chunk of samples, so the cost does not depend on
-    the spike density (about 1–2 s for 10 000 × 100 steps × 100 neurons on 2 CPU cores).
+    For each sample with raster R [T, H] the Gram matrix G = Rᵀ K R (K the exact exponential
+    kernel exp(−|t − s|/τ), no truncation, float64) gives d²_ab = ½(G_aa + G_bb − 2 G_ab); tiny
+    negative rounding residues are clamped to 0 before the square root, and the diagonal is
+    exactly 0. K·R is two first-order recursions and G adds one row per spike
+    (:func:`_add_van_rossum_sums`), so a sample costs O(T·H + spikes·H + H²), not O(T²·H + T·H²).
     """
 
     def __init__(self, n_steps: int, n_hidden: int, tau_steps: float = 1.0):
+        if tau_steps <= 0:
+            raise ValueError(f"tau_steps must be positive, got {tau_steps}")
         self.n_steps = int(n_steps)
         self.n_hidden = int(n_hidden)
         self.tau_steps = float(tau_steps)
-        self._kernel = torch.from_numpy(van_rossum_kernel(self.n_steps, self.tau_steps))
-        self._sum = torch.zeros(self.n_hidden, self.n_hidden, dtype=torch.float64)
+        self._sum = np.zeros((self.n_hidden, self.n_hidden))
         self.n_samples = 0
 
     def add(self, rasters) -> None:
         """Add a batch of rasters ``[B, T, H]`` (bool/0-1, numpy or torch)."""
-        batch = torch.as_tensor(np.asarray(rasters)) if not torch.is_tensor(rasters) else rasters
+        batch = rasters.numpy() if torch.is_tensor(rasters) else np.asarray(rasters)
         if batch.ndim != 3 or tuple(batch.shape[1:]) != (self.n_steps, self.n_hidden):
             raise ValueError(
                 f"rasters must be [B, {self.n_steps}, {self.n_hidden}], got {tuple(batch.shape)}"
             )
-        for start in range(0, batch.shape[0], VR_CHUNK):
-            chunk = batch[start : start + VR_CHUNK]
-            n = chunk.shape[0]
-            # [n, H, T] float64, contiguous so that R K is one GEMM over all neurons.
-            r_ht = torch.empty(n, self.n_hidden, self.n_steps, dtype=torch.float64)
-            r_ht.copy_(chunk.transpose(1, 2))
-            rk = torch.mm(r_ht.view(n * self.n_hidden, self.n_steps), self._kernel)
-            gram = torch.bmm(rk.view(n, self.n_hidden, self.n_steps), r_ht.transpose(1, 2))
-            diag = torch.diagonal(gram, dim1=1, dim2=2).clone()
-            # 2·d² = G_aa + G_bb − 2 G_ab; the factor sqrt(½) is applied once, to the sum.
-            two_d2 = gram.mul_(-2.0).add_(diag[:, :, None]).add_(diag[:, None, :])
-            self._sum += two_d2.clamp_(min=0.0).sqrt_().sum(0)
-            self.n_samples += n
+        batch = np.ascontiguousarray(batch.astype(bool, copy=False))
+        _add_van_rossum_sums(batch, math.exp(-1.0 / self.tau_steps), self._sum)
+        self.n_samples += batch.shape[0]
 
     def mean(self) -> np.ndarray:
         """Mean distance matrix [H, H] over the samples added so far (zero diagonal)."""
         if self.n_samples == 0:
             raise ValueError("no samples were added")
-        out = (self._sum * math.sqrt(0.5) / self.n_samples).numpy()
+        out = self._sum * math.sqrt(0.5) / self.n_samples
         np.fill_diagonal(out, 0.0)
         return out
 
@@ -252,13 +273,22 @@ def spike_counts_per_step(rasters, neuron_mask=None) -> np.ndarray:
     return r.astype(bool).sum(axis=(0, 2), dtype=np.int64)
 
 
-def _isi_events(rasters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sample, neuron, isi_steps) of every pair of consecutive spikes of one neuron in one sample."""
-    r = np.asarray(rasters).astype(bool, copy=False)
-    # nonzero on the [B, H, T] view lists spikes ordered by sample, neuron, then time.
-    b, h, t = np.nonzero(r.transpose(0, 2, 1))
-    same = (b[1:] == b[:-1]) & (h[1:] == h[:-1])
-    return b[1:][same], h[1:][same], (t[1:] - t[:-1])[same]
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _add_isi_counts(rasters, neuron_group, sample_group, n_sample_groups, counts):
+    """counts[neuron_group[h] · n_sample_groups + sample_group[b], k] += 1 for every ISI of k steps.
+
+    ISIs are between consecutive spikes of neuron h within sample b of ``rasters`` [B, T, H].
+    """
+    n_samples, n_steps, n_hidden = rasters.shape
+    last_spike = np.empty(n_hidden, np.int64)
+    for b in range(n_samples):
+        last_spike[:] = -1
+        for t in range(n_steps):
+            for h in range(n_hidden):
+                if rasters[b, t, h]:
+                    if last_spike[h] >= 0:
+                        counts[neuron_group[h] * n_sample_groups + sample_group[b], t - last_spike[h]] += 1
+                    last_spike[h] = t
 
 
 def isi_histogram(rasters, neuron_mask=None) -> np.ndarray:
@@ -268,9 +298,10 @@ def isi_histogram(rasters, neuron_mask=None) -> np.ndarray:
     across samples). With dt = 1 ms, index k is an ISI of k ms, i.e. a firing frequency of
     1000/k Hz, so this array is also the exact firing-frequency (1/ISI) histogram.
     """
-    r = _select_neurons(rasters, neuron_mask)
-    _, _, isi = _isi_events(r)
-    return np.bincount(isi, minlength=r.shape[1]).astype(np.int64)
+    r = np.ascontiguousarray(_select_neurons(rasters, neuron_mask)).astype(bool, copy=False)
+    counts = np.zeros((1, r.shape[1]), dtype=np.int64)
+    _add_isi_counts(r, np.zeros(r.shape[2], np.int64), np.zeros(r.shape[0], np.int64), 1, counts)
+    return counts[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,9 +424,7 @@ class SnapshotActivity:
             per_step = hidden[:, :, mask].sum(axis=2, dtype=np.int64)  # [B, T]
             by_class = onehot @ per_step.astype(np.float64)  # exact: integer counts < 2**53
             self.spikes_step[i] += np.rint(by_class).astype(np.int64)
-        b, h, isi = _isi_events(hidden)
-        key = (self.pop_index[h] * n_classes + labels[b]) * n_steps + isi
-        self.isi += np.bincount(key, minlength=self.isi.size).reshape(self.isi.shape)
+        _add_isi_counts(np.ascontiguousarray(hidden), self.pop_index, labels, n_classes, self.isi.reshape(-1, n_steps))
         if self.vr is not None and np.any(vr_mask):
             self.vr.add(hidden[vr_mask])
 

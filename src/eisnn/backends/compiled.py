@@ -19,6 +19,9 @@ from .. import kernels, surrogates
 from ..params import ModelConfig
 from .common import BatchResult, InputBatch, score_readout
 
+SAMPLE_GROUPS = 4
+"""Fixed groups of each network's batch: the units of parallel work and the order of the gradient's sum."""
+
 
 def _to_time_major(x: np.ndarray) -> torch.Tensor:
     """[K, B, T, F] array → [T, K, B, F] tensor view."""
@@ -26,11 +29,12 @@ def _to_time_major(x: np.ndarray) -> torch.Tensor:
 
 
 class _Workspace:
-    """Arrays of the last batch shape, reused by the next training batch: fresh arrays of this
-    size cost more in page faults than the kernels' work on them (41 MB of voltages per SHD batch).
+    """Arrays reused from one batch to the next: fresh arrays of this size cost more in page
+    faults than the kernels' work on them (41 MB of voltages per SHD training batch).
 
-    Only `forward_backward` uses it: its spikes, voltages and per-group gradients never leave
-    the call.
+    Holds the two latest shapes of each array (training and evaluation batches alternate). Only
+    arrays that never leave a call live here: voltages, spikes (callers get a bool copy) and
+    the per-group gradients.
     """
 
     def __init__(self) -> None:
@@ -38,31 +42,16 @@ class _Workspace:
 
     def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         key = (name, tuple(shape), np.dtype(dtype))
-        if key not in self.arrays:
-            self.arrays = {kept: array for kept, array in self.arrays.items() if kept[0] != name}
-            self.arrays[key] = np.empty(shape, dtype)
-        return self.arrays[key]
+        array = self.arrays.pop(key, None)
+        if array is None:
+            for kept in [kept for kept in self.arrays if kept[0] == name][:-1]:
+                del self.arrays[kept]
+            array = np.empty(shape, dtype)
+        self.arrays[key] = array  # the most recent last
+        return array
 
 
 _WORKSPACE = _Workspace()
-
-
-def _fresh(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    return np.empty(shape, dtype)
-
-
-def _allocate(shape: tuple[int, int, int, int], n_out: int, dtype, allocate=np.empty):
-    """Hidden spikes, voltages and readout traces of a batch of `shape` [K, B, T, H]."""
-    n_networks, batch_size, n_steps, _ = shape
-    return (
-        allocate("spikes", shape, np.uint8),
-        allocate("voltage", shape, dtype),
-        allocate("readout", (n_networks, batch_size, n_steps + 1, n_out), dtype),
-    )
-
-
-SAMPLE_GROUPS = 4
-"""Fixed groups of each network's batch: the units of parallel work and the order of the gradient's sum."""
 
 
 class _Threads:
@@ -73,7 +62,7 @@ class _Threads:
         self.size = 1
 
     def run(self, kernel, arguments, batch_size: int) -> None:
-        """kernel(*arguments, start, stop) for every sample group, in parallel."""
+        """kernel(*arguments(group), start, stop) for every sample group, in parallel."""
         groups = [(g * batch_size // SAMPLE_GROUPS, (g + 1) * batch_size // SAMPLE_GROUPS) for g in range(SAMPLE_GROUPS)]
         size = min(torch.get_num_threads(), SAMPLE_GROUPS)
         if size == 1:
@@ -91,28 +80,27 @@ class _Threads:
 _THREADS = _Threads()
 
 
-def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig, outputs):
-    dtype = w_in.dtype.type
-    arguments = (
-        w_in, w_out, batch.row_offsets, batch.step, batch.unit,
-        dtype(config.alpha), dtype(config.beta), dtype(config.threshold), *outputs,
-    )
-    _THREADS.run(kernels.lif_forward, lambda group: arguments, batch.batch_size)
-    return outputs
-
-
-def _shape(w_in: np.ndarray, batch: InputBatch) -> tuple[int, int, int, int]:
-    return (w_in.shape[0], batch.batch_size, batch.n_steps, w_in.shape[2])
-
-
 def _arrays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return w_in.detach().contiguous().numpy(), w_out.detach().contiguous().numpy()
 
 
+def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig):
+    """Hidden spikes and voltages (workspace arrays) and a fresh readout trace array, [K, B, T(+1), ·]."""
+    shape = (w_in.shape[0], batch.batch_size, batch.n_steps, w_in.shape[2])
+    spikes = _WORKSPACE.get("spikes", shape, np.uint8)
+    voltage = _WORKSPACE.get("voltage", shape, w_in.dtype)
+    readout = np.empty((*shape[:2], batch.n_steps + 1, w_out.shape[2]), w_in.dtype)
+    dtype = w_in.dtype.type
+    arguments = (
+        w_in, w_out, batch.row_offsets, batch.step, batch.unit,
+        dtype(config.alpha), dtype(config.beta), dtype(config.threshold), spikes, voltage, readout,
+    )
+    _THREADS.run(kernels.lif_forward, lambda group: arguments, batch.batch_size)
+    return spikes, voltage, readout
+
+
 def forward(w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig):
-    w_in_array, w_out_array = _arrays(w_in, w_out)
-    outputs = _allocate(_shape(w_in_array, batch), w_out_array.shape[2], w_in_array.dtype, _fresh)
-    spikes, _, readout = _run_forward(w_in_array, w_out_array, batch, config, outputs)
+    spikes, _, readout = _run_forward(*_arrays(w_in, w_out), batch, config)
     return _to_time_major(spikes).bool(), _to_time_major(readout)
 
 
@@ -120,16 +108,15 @@ def forward_backward(
     w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig, compute_gradients: bool
 ) -> BatchResult:
     w_in_array, w_out_array = _arrays(w_in, w_out)
-    outputs = _allocate(_shape(w_in_array, batch), w_out_array.shape[2], w_in_array.dtype, _WORKSPACE.get)
-    spikes, voltage, readout = _run_forward(w_in_array, w_out_array, batch, config, outputs)
+    spikes, voltage, readout = _run_forward(w_in_array, w_out_array, batch, config)
     result, grad_out = score_readout(_to_time_major(readout), batch.labels, config.readout)
     if not compute_gradients:
         return result
-    dtype = readout.dtype.type
     group_w_in = _WORKSPACE.get("group_w_in", (SAMPLE_GROUPS, *w_in_array.shape), w_in_array.dtype)
     group_w_out = _WORKSPACE.get("group_w_out", (SAMPLE_GROUPS, *w_out_array.shape), w_out_array.dtype)
     group_w_in.fill(0.0)
     group_w_out.fill(0.0)
+    dtype = readout.dtype.type
     arguments = (
         w_in_array, w_out_array, batch.row_offsets, batch.step, batch.unit, spikes, voltage,
         grad_out.permute(1, 2, 0, 3).contiguous().numpy(), dtype(config.alpha), dtype(config.beta),
