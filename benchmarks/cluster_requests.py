@@ -44,22 +44,28 @@ def _dataset(name: str, split: str, data_dir: Path):
     return test
 
 
-def _train(name: str, data_dir: Path, out: Path, queue) -> None:
+def _train(name: str, data_dir: Path, out: Path, epochs: int, queue) -> None:
+    """Train a pack of N_RUNS runs for `epochs` epochs (snapshots at every epoch) on 1 thread."""
+    import pandas as pd
     import torch
 
+    from eisnn.layout import RunFiles
     from eisnn.params import RunSpec, TrainOptions
     from eisnn.train import train_pack
 
     torch.set_num_threads(1)
     train, test = _dataset(name, "train", data_dir), _dataset(name, "test", data_dir)
     shape = FMNIST if name == "fmnist" else SHD
-    options = TrainOptions(epochs=1, n_hidden=shape["n_hidden"], snapshot_epochs=(0, 1), progress=False, threads=1)
+    options = TrainOptions(epochs=epochs, n_hidden=shape["n_hidden"], snapshot_epochs=tuple(range(epochs + 1)),
+                           progress=False, threads=1)
     runs = [RunSpec(out / f"run-{k}", 0.8, 1e-3 if name == "fmnist" else 3e-3, 0.0, k) for k in range(N_RUNS)]
     started = time.perf_counter()
     train_pack(runs, train, test, options)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"seconds": seconds, "peak_mb": peak_mb, "n_train": train.n_samples, "n_test": test.n_samples})
+    epoch_seconds = pd.read_csv(RunFiles(out / "run-0").history)["seconds"]  # the pack's epochs
+    queue.put({"seconds": seconds, "peak_mb": peak_mb, "n_train": train.n_samples, "n_test": test.n_samples,
+               "last_epoch_seconds": float(epoch_seconds.iloc[-1]), "all_epochs_seconds": float(epoch_seconds.sum())})
 
 
 def _metrics(name: str, data_dir: Path, out: Path, queue) -> None:
@@ -89,7 +95,7 @@ def _child(target, *args) -> dict:
 def measure(name: str, data_dir: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        training = _child(_train, name, data_dir, out)
+        training = _child(_train, name, data_dir, out, 1)
         metrics = _child(_metrics, name, data_dir, out)  # run-0's snapshots, the whole test split
     return {
         "train_seconds_per_network_epoch": round(training["seconds"] / N_RUNS, 2),

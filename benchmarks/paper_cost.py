@@ -3,8 +3,8 @@
 Measures this machine's rates on 1 thread, in child processes, as the workflow's jobs run: a
 pack of 8 runs (the full paper's `runs_per_job`) trains for 2 epochs on the full data; its
 second epoch (from history.csv) is the cost of 8 network-epochs, what the job spends outside
-its epochs (start-up, data, the untrained network's snapshot) a fixed cost per pack. Then one run's metrics over its three
-snapshots and the whole test split: a cost per snapshot and a fixed cost per job. SHD has its
+its epochs (start-up, data, the untrained network's snapshot) a fixed cost per pack. Then one
+run's metrics over its three snapshots and the whole test split: a cost per snapshot. SHD has its
 shapes (700-200-20, T = 200, 8 156 / 2 264 samples) and Poisson input of its density, as in
 `throughput.py --shd`. Every pack and every run's metrics of the full paper's config
 (config/config.yaml, no preset) is priced with these costs:
@@ -36,7 +36,7 @@ def paper_config():
 
 
 def measure(dataset: str, data_dir: Path) -> dict:
-    """Steady-state seconds per network-epoch and per snapshot, and the fixed costs per job, on 1 thread."""
+    """Steady-state seconds per network-epoch and per snapshot, and the fixed cost per pack, on 1 thread."""
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,9 +44,9 @@ def measure(dataset: str, data_dir: Path) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        training = cluster_requests._child(_train_two_epochs, dataset, data_dir, out)
+        training = cluster_requests._child(cluster_requests._train, dataset, data_dir, out, 2)
         metrics = cluster_requests._child(cluster_requests._metrics, dataset, data_dir, out)
-    per_network_epoch = training["epoch_seconds"] / cluster_requests.N_RUNS
+    per_network_epoch = training["last_epoch_seconds"] / cluster_requests.N_RUNS
     return {
         "train_seconds_per_network_epoch": per_network_epoch,
         "train_seconds_per_pack": training["seconds"] - training["all_epochs_seconds"],
@@ -56,50 +56,28 @@ def measure(dataset: str, data_dir: Path) -> dict:
     }
 
 
-def _train_two_epochs(dataset: str, data_dir: Path, out: Path, queue) -> None:
-    import time
-
-    import pandas as pd
-    import torch
-
-    import cluster_requests
-    from eisnn.layout import RunFiles
-    from eisnn.params import RunSpec, TrainOptions
-    from eisnn.train import train_pack
-
-    torch.set_num_threads(1)
-    train, test = cluster_requests._dataset(dataset, "train", data_dir), cluster_requests._dataset(dataset, "test", data_dir)
-    shape = cluster_requests.FMNIST if dataset == "fmnist" else cluster_requests.SHD
-    options = TrainOptions(epochs=2, n_hidden=shape["n_hidden"], snapshot_epochs=(0, 1, 2), progress=False, threads=1)
-    sigma = 1e-3 if dataset == "fmnist" else 3e-3
-    runs = [RunSpec(out / f"run-{k}", 0.8, sigma, 0.0, k) for k in range(cluster_requests.N_RUNS)]
-    started = time.perf_counter()
-    train_pack(runs, train, test, options)
-    seconds = time.perf_counter() - started
-    history = pd.read_csv(RunFiles(out / "run-0").history)
-    queue.put({"seconds": seconds, "epoch_seconds": float(history["seconds"].iloc[-1]),
-               "all_epochs_seconds": float(history["seconds"].sum()), "n_train": train.n_samples, "n_test": test.n_samples})
-
-
 def cost_table(cfg, measured: dict) -> list[dict]:
     """Per enabled experiment: runs, network-epochs, training and metrics core-hours.
 
-    A pack costs its fixed cost plus runs × epochs network-epochs; a run's metrics the fixed
-    cost plus its snapshots; both scaled to the experiment's data sizes.
+    The cost model of the cluster requests (`eisnn.resources.RequestPolicy`: linear in runs,
+    epochs, snapshots and data sizes) plus a fixed cost per pack (``train_seconds_per_pack``).
     """
+    from eisnn.resources import RequestPolicy
+
+    policy = RequestPolicy(measured=measured)
     rows = []
     for name in cfg.enabled:
         spec = cfg.experiment(name)
-        costs = measured[spec.dataset]
-        n_train, n_test = cfg.dataset_sizes(spec.dataset)
+        sizes = cfg.dataset_sizes(spec.dataset)
         epochs = spec.training["epochs"]
         packs = spec.packs()
         n_runs = sum(len(pack.seeds) for pack in packs)
-        n_snapshots = len(spec.training["snapshot_epochs"])
-        epoch_scale = (n_train + n_test) / (costs["n_train"] + costs["n_test"])
-        training_s = len(packs) * costs.get("train_seconds_per_pack", 0.0) + n_runs * epochs * costs[
-            "train_seconds_per_network_epoch"] * epoch_scale
-        metrics_s = n_runs * n_snapshots * costs["metrics_seconds_per_snapshot"] * n_test / costs["n_test"]
+        training_s = sum(
+            measured[spec.dataset].get("train_seconds_per_pack", 0.0)
+            + policy.training_need_seconds(spec.dataset, sizes, len(pack.seeds), epochs)
+            for pack in packs
+        )
+        metrics_s = n_runs * policy.metrics_need_seconds(spec.dataset, sizes[1], len(spec.training["snapshot_epochs"]))
         rows.append({
             "experiment": name,
             "dataset": spec.dataset,
