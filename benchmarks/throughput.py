@@ -209,8 +209,8 @@ def profile_eisnn(shd: bool, data_dir: Path | None, n_batches: int, warmup: int)
         batch = timed("batch assembly", make_input_batch, dataset, indices)
         w_in_array, w_out_array = w_in.numpy(), w_out.numpy()
         spikes, voltage, readout = timed("forward kernel", compiled._run_forward, w_in_array, w_out_array, batch, config)
-        _, grad_out = timed("loss", score_readout, compiled._to_time_major(readout), batch.labels, config.readout)
-        grad_readout = grad_out.permute(1, 2, 0, 3).contiguous().numpy()
+        _, grad_out = timed("loss", score_readout, torch.from_numpy(readout), batch.labels, config.readout)
+        grad_readout = grad_out.contiguous().numpy()
         grads = [np.zeros_like(w_in_array), np.zeros_like(w_out_array)]
         timed("backward kernel", kernels.lif_backward, w_in_array, w_out_array, batch.row_offsets, batch.step,
               batch.unit, spikes, voltage, grad_readout, f32(config.alpha), f32(config.beta), f32(config.threshold),

@@ -247,17 +247,20 @@ def test_a_training_batch_leaves_the_results_of_earlier_calls_intact(data):
         assert torch.equal(before, now)
 
 
-def test_the_reference_comparison_covers_both_ways_of_the_readout_gradient(data):
-    """The compiled backward adds W_out rows of the units that fired in sparse steps and takes a
-    dense product in busy ones (`kernels._SPARSE_SHARE`): the reference test's networks have both."""
-    from eisnn.kernels import _SPARSE_SHARE
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (6, 9, 8), (5, 13, 4), (2, 4, 16)])
+@pytest.mark.parametrize("row_type", [np.float64, np.uint8])
+def test_combine_rows_adds_the_matrix_product(shape, row_type):
+    """out += C·R, on shapes that leave remainders in both blockings, with spike (uint8) rows too."""
+    from eisnn.kernels import combine_rows
 
-    w_in, w_out, indices = _ensemble(data)
-    spikes, _ = simulate(w_in, w_out, data, indices, ModelConfig(), backend="compiled")
-    per_step = spikes.sum(-1)  # [T, K, B]
-    n_hidden = spikes.shape[-1]
-    assert ((per_step > 0) & (per_step * _SPARSE_SHARE <= n_hidden)).any()
-    assert (per_step * _SPARSE_SHARE > n_hidden).any()
+    n_i, n_j, n = shape
+    rng = np.random.default_rng(n_i * 100 + n_j)
+    coefficients = rng.standard_normal((n_i, n_j))
+    rows = (rng.random((n_j, n)) < 0.4).astype(row_type) if row_type is np.uint8 else rng.standard_normal((n_j, n))
+    start = rng.standard_normal((n_i, n))
+    out = start.copy()
+    combine_rows(out, coefficients, rows)
+    np.testing.assert_allclose(out, start + coefficients @ rows.astype(np.float64), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (6, 9, 8), (5, 13, 4)])

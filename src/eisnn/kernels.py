@@ -3,11 +3,19 @@
 Both kernels run the samples [start, stop) of every network, one sample at a time with all T
 steps in cache, and release the GIL: `eisnn.backends.compiled` cuts each batch into fixed
 groups of samples and runs the groups on its threads. The input projection gathers W_in rows
-at the sample's spike events (and the backward pass scatters ∂L/∂X back the same way); the
-readout projection Y = S·W_out is a small dense product per sample (:func:`rows_dot`); the
-backward pass runs the adjoint recursions of `eisnn.model`, the readout's first since they need
-no hidden state. Kernels write into arrays the caller owns: the backward kernel adds its
-group's weight gradients to them.
+at the sample's spike events, four rows per pass over the synaptic currents; the readout
+projection Y = S·W_out is a small dense product per sample (:func:`rows_dot`). The backward pass
+runs the adjoint recursions of `eisnn.model`: the readout's first (they need no hidden state),
+then the whole-sample products G = ∂L/∂Y·W_outᵀ and ∂L/∂W_out = Sᵀ·∂L/∂Y (:func:`combine_rows`)
+and the surrogate slopes of all T·H voltages, so that the recursion over t is elementwise; it
+keeps ∂L/∂X[t] for every step, and each input unit's W_in-gradient row then gets the sum over
+that unit's events in one pass (events sorted by unit), instead of one read-modify-write of a
+row per event. Kernels write into arrays the caller owns: the backward kernel adds its group's
+weight gradients to them, and overwrites the voltages it was given.
+
+The inner loops index from 0: numba wraps negative indices, so LLVM vectorises a loop only where
+it can prove the index non-negative (a loop over range(h0, h1) with h0 an argument measured 4×
+slower).
 
 Equations and adjoints are documented in `eisnn.model`; the tests check these kernels against
 an independent autograd implementation. README "Performance" has the profile.
@@ -71,16 +79,13 @@ def rows_dot(a, b, out):
 
 _OPTIONS = dict(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 
-# Below this share of hidden units firing in a step, the readout's gradient adds W_out rows of
-# the units that fired; above it, a dense product over all units is cheaper.
-_SPARSE_SHARE = 8
-
-
 @numba.njit(**_OPTIONS)
 def lif_forward(
     w_in, w_out, row_offsets, event_step, event_unit, alpha, beta, threshold, spikes, voltage, readout, start, stop,
 ):
-    """Fill hidden spikes uint8 [K, B, T, H], voltage V[0..T-1] [K, B, T, H], readout U [K, B, T+1, O], samples [start, stop)."""
+    """Fill hidden spikes uint8 [K, B, T, H], voltage V[0..T-1] [K, B, T, H], readout U [T+1, K, B, O], samples [start, stop).
+
+    The readout is time-major, the layout in which the loss reduces over time."""
     n_networks, batch_size, n_steps, n_hidden = voltage.shape
     n_out = w_out.shape[2]
     dtype = w_in.dtype
@@ -108,14 +113,23 @@ def lif_forward(
                     value_t[h] = fired
                     mem[h] = zero if fired else beta * v + syn[h]
                     syn[h] *= alpha
-                while event < last and event_step[event] == t:
+                end = event
+                while end < last and event_step[end] == t:
+                    end += 1
+                while event + 4 <= end:  # four W_in rows per pass over syn
+                    w0, w1 = w_in_k[event_unit[event]], w_in_k[event_unit[event + 1]]
+                    w2, w3 = w_in_k[event_unit[event + 2]], w_in_k[event_unit[event + 3]]
+                    for h in range(n_hidden):
+                        syn[h] += (w0[h] + w1[h]) + (w2[h] + w3[h])
+                    event += 4
+                while event < end:
                     w_row = w_in_k[event_unit[event]]
                     for h in range(n_hidden):
                         syn[h] += w_row[h]
                     event += 1
             # Readout: Y = S·W_out, then U[t+1] = βU[t] + J[t], J[t+1] = αJ[t] + Y[t].
             rows_dot(spike_value, w_out_t, drive)
-            trace = readout[k, b]
+            trace = readout[:, k, b]
             trace[0] = 0.0
             out_syn[:] = 0.0
             for t in range(n_steps):
@@ -126,18 +140,44 @@ def lif_forward(
 
 @numba.njit(**_OPTIONS)
 def _add_combination(out, coefficients, rows):
-    """out += Σ_o coefficients[o]·rows[o], four rows at a time."""
+    """out += Σ_j coefficients[j]·rows[j], four rows at a time."""
     n_rows, n = rows.shape
     main = n_rows - n_rows % 4
-    for o in range(0, main, 4):
-        g0, g1, g2, g3 = coefficients[o], coefficients[o + 1], coefficients[o + 2], coefficients[o + 3]
-        w0, w1, w2, w3 = rows[o], rows[o + 1], rows[o + 2], rows[o + 3]
+    for j in range(0, main, 4):
+        g0, g1, g2, g3 = coefficients[j], coefficients[j + 1], coefficients[j + 2], coefficients[j + 3]
+        w0, w1, w2, w3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
         for h in range(n):
             out[h] += (g0 * w0[h] + g1 * w1[h]) + (g2 * w2[h] + g3 * w3[h])
-    for o in range(main, n_rows):
-        g, w = coefficients[o], rows[o]
+    for j in range(main, n_rows):
+        g, w = coefficients[j], rows[j]
         for h in range(n):
             out[h] += g * w[h]
+
+
+@numba.njit(**_OPTIONS)
+def combine_rows(out, coefficients, rows):
+    """out[i] += Σ_j coefficients[i, j]·rows[j] for every i: two outputs by four rows at a time,
+    so that each row loaded feeds eight products. ``rows`` may be uint8 (spikes)."""
+    n_i, n_j = coefficients.shape
+    n = rows.shape[1]
+    i_main, j_main = n_i - n_i % 2, n_j - n_j % 4
+    for i in range(0, i_main, 2):
+        out0, out1, c0, c1 = out[i], out[i + 1], coefficients[i], coefficients[i + 1]
+        for j in range(0, j_main, 4):
+            w0, w1, w2, w3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
+            a0, a1, a2, a3 = c0[j], c0[j + 1], c0[j + 2], c0[j + 3]
+            b0, b1, b2, b3 = c1[j], c1[j + 1], c1[j + 2], c1[j + 3]
+            for h in range(n):
+                x0, x1, x2, x3 = w0[h], w1[h], w2[h], w3[h]
+                out0[h] += (a0 * x0 + a1 * x1) + (a2 * x2 + a3 * x3)
+                out1[h] += (b0 * x0 + b1 * x1) + (b2 * x2 + b3 * x3)
+        for j in range(j_main, n_j):
+            w, a, b = rows[j], c0[j], c1[j]
+            for h in range(n):
+                out0[h] += a * w[h]
+                out1[h] += b * w[h]
+    for i in range(i_main, n_i):
+        _add_combination(out[i], coefficients[i], rows)
 
 
 @numba.njit(**_OPTIONS)
@@ -145,72 +185,99 @@ def lif_backward(
     w_in, w_out, row_offsets, event_step, event_unit, spikes, voltage, grad_readout,
     alpha, beta, threshold, surrogate, surrogate_scale, grad_w_in, grad_w_out, start, stop,
 ):
-    """Add ∂L/∂W_in [K, n_in, H] and ∂L/∂W_out [K, H, O] of samples [start, stop) from ∂L/∂U [K, B, T+1, O].
+    """Add ∂L/∂W_in [K, n_in, H] and ∂L/∂W_out [K, H, O] of samples [start, stop) from ∂L/∂U [T+1, K, B, O].
 
+    Per sample: the readout's adjoints (no hidden state needed), then ∂L/∂W_out = Sᵀ·∂L/∂Y and
+    G = ∂L/∂Y·W_outᵀ as whole-sample products (:func:`combine_rows`) and the surrogate slopes
+    of all T·H voltages in one loop; the backward recursion over t is then elementwise and keeps
+    ∂L/∂X[t] in place of V[t] (the voltages are read once, by the slopes, and overwritten). Last,
+    the sample's events sorted by input unit (a counting sort): each unit's W_in-gradient row is
+    written once, with the sum of ∂L/∂X at its events, four rows per pass.
     `surrogate` is a :func:`eisnn.surrogates.kernel_code`.
     """
-    n_networks, _, n_hidden = w_in.shape
+    n_networks, n_in, n_hidden = w_in.shape
     n_out = w_out.shape[2]
     batch_size, n_steps = spikes.shape[1], spikes.shape[2]
     dtype = w_in.dtype
     zero, one = np.zeros(1, dtype)[0], np.ones(1, dtype)[0]
     adj_mem = np.empty(n_hidden, dtype)  # λV[t+1]
     adj_syn = np.empty(n_hidden, dtype)  # λI[t+1] = ∂L/∂X[t]
-    grad_spike = np.empty(n_hidden, dtype)  # G[t]
-    spike_value = np.empty(n_hidden, dtype)
-    slope = np.empty(n_hidden, dtype)
+    grad_spike = np.empty((n_steps, n_hidden), dtype)  # G[t]
+    slope = np.empty((n_steps, n_hidden), dtype)  # ∂S/∂V[t] (surrogate)
     grad_drive = np.empty((n_steps, n_out), dtype)  # ∂L/∂Y[t] = Λ_J[t+1]
+    grad_drive_t = np.empty((n_out, n_steps), dtype)
     adj_out_mem = np.empty(n_out, dtype)  # Λ_U[t+1]
     adj_out_syn = np.empty(n_out, dtype)  # Λ_J[t+1]
     grad_w_out_t = np.empty((n_out, n_hidden), dtype)
+    unit_end = np.empty(n_in + 1, np.int64)  # the counting sort's bucket bounds
+    most_events = 0
+    for k in range(n_networks):
+        for b in range(start, stop):
+            row = k * batch_size + b
+            most_events = max(most_events, row_offsets[row + 1] - row_offsets[row])
+    step_by_unit = np.empty(most_events, np.int64)
+    n_values = n_steps * n_hidden
     for k in range(n_networks):
         grad_w_in_k, grad_w_out_k = grad_w_in[k], grad_w_out[k]
         w_out_t = np.ascontiguousarray(w_out[k].T)
         grad_w_out_t[:] = 0.0
         for b in range(start, stop):
-            row = k * batch_size + b
-            first, event = row_offsets[row], row_offsets[row + 1] - 1
-            # The readout's adjoints need no hidden state: Λ_J[t] = Λ_U[t+1] + αΛ_J[t+1],
-            # Λ_U[t] = ∂L/∂U[t] + βΛ_U[t+1], from Λ_J[T] = 0, Λ_U[T] = ∂L/∂U[T].
-            upstream = grad_readout[k, b]
+            # The readout's adjoints: Λ_J[t] = Λ_U[t+1] + αΛ_J[t+1], Λ_U[t] = ∂L/∂U[t] + βΛ_U[t+1],
+            # from Λ_J[T] = 0, Λ_U[T] = ∂L/∂U[T].
+            upstream = grad_readout[:, k, b]
             adj_out_syn[:] = 0.0
             adj_out_mem[:] = upstream[n_steps]
             for t in range(n_steps - 1, -1, -1):
                 for o in range(n_out):
                     grad_drive[t, o] = adj_out_syn[o]
+                    grad_drive_t[o, t] = adj_out_syn[o]
                     adj_out_syn[o] = adj_out_mem[o] + alpha * adj_out_syn[o]
                     adj_out_mem[o] = upstream[t, o] + beta * adj_out_mem[o]
+            spikes_b, voltage_b = spikes[k, b], voltage[k, b]
+            combine_rows(grad_w_out_t, grad_drive_t, spikes_b)  # ∂L/∂W_outᵀ += ∂L/∂Yᵀ·S
+            grad_spike[:] = 0.0
+            combine_rows(grad_spike, grad_drive, w_out_t)  # G = ∂L/∂Y·W_outᵀ
+            surrogates.fill_slopes(
+                surrogate, slope.reshape(n_values), voltage_b.reshape(n_values), threshold, surrogate_scale, one
+            )
+            grad_input = voltage_b  # from here on, row t holds ∂L/∂X[t]
             adj_mem[:] = 0.0
             adj_syn[:] = 0.0
             # At the start of step t: adj_mem = λV[t+1], adj_syn = λI[t+1] = ∂L/∂X[t].
             for t in range(n_steps - 1, -1, -1):
-                while event >= first and event_step[event] == t:
-                    grad_row = grad_w_in_k[event_unit[event]]
-                    for h in range(n_hidden):
-                        grad_row[h] += adj_syn[h]
-                    event -= 1
-                spikes_t, g_t = spikes[k, b, t], grad_drive[t]
-                n_spikes = 0
+                spikes_t, grad_spike_t, slope_t, grad_input_t = spikes_b[t], grad_spike[t], slope[t], grad_input[t]
                 for h in range(n_hidden):
-                    spike_value[h] = spikes_t[h]
-                    n_spikes += spikes_t[h]
-                    grad_spike[h] = zero
-                # G[t] = ∂L/∂Y[t]·W_outᵀ; ∂L/∂W_out += S[t]ᵀ·∂L/∂Y[t].
-                _add_combination(grad_spike, g_t, w_out_t)
-                if n_spikes * _SPARSE_SHARE > n_hidden:
-                    for o in range(n_out):
-                        g, accumulated = g_t[o], grad_w_out_t[o]
-                        for h in range(n_hidden):
-                            accumulated[h] += g * spike_value[h]
-                elif n_spikes:
-                    for h in range(n_hidden):
-                        if spikes_t[h]:
-                            grad_row = grad_w_out_k[h]
-                            for o in range(n_out):
-                                grad_row[o] += g_t[o]
-                surrogates.fill_slopes(surrogate, slope, voltage[k, b, t], threshold, surrogate_scale, one)
-                for h in range(n_hidden):
+                    grad_input_t[h] = adj_syn[h]
                     carried = zero if spikes_t[h] else adj_mem[h]
                     adj_syn[h] = alpha * adj_syn[h] + carried
-                    adj_mem[h] = grad_spike[h] * slope[h] + beta * carried
+                    adj_mem[h] = grad_spike_t[h] * slope_t[h] + beta * carried
+            # ∂L/∂W_in[u] += Σ over the events (t, u) of ∂L/∂X[t], by unit.
+            row = k * batch_size + b
+            first, last = row_offsets[row], row_offsets[row + 1]
+            unit_end[:] = 0
+            for event in range(first, last):
+                unit_end[event_unit[event] + 1] += 1
+            for unit in range(n_in):
+                unit_end[unit + 1] += unit_end[unit]
+            for event in range(first, last):
+                unit = event_unit[event]
+                step_by_unit[unit_end[unit]] = event_step[event]
+                unit_end[unit] += 1
+            event = 0
+            for unit in range(n_in):
+                end = unit_end[unit]
+                if event == end:
+                    continue
+                grad_row = grad_w_in_k[unit]
+                while event + 4 <= end:
+                    x0, x1 = grad_input[step_by_unit[event]], grad_input[step_by_unit[event + 1]]
+                    x2, x3 = grad_input[step_by_unit[event + 2]], grad_input[step_by_unit[event + 3]]
+                    for h in range(n_hidden):
+                        grad_row[h] += (x0[h] + x1[h]) + (x2[h] + x3[h])
+                    event += 4
+                while event < end:
+                    x0 = grad_input[step_by_unit[event]]
+                    for h in range(n_hidden):
+                        grad_row[h] += x0[h]
+                    event += 1
         grad_w_out_k += grad_w_out_t.T

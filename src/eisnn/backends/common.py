@@ -92,8 +92,10 @@ def readout_loss(voltage_out: torch.Tensor, labels: torch.Tensor, readout: str):
     else:
         log_prob = torch.log_softmax(voltage_out[1:], dim=-1)  # [T, K, B, O]
         n_steps = log_prob.shape[0]
-        loss = -(log_prob * one_hot).sum(-1).mean(dim=(0, 2))
-        grad[1:] = (log_prob.exp() - one_hot) / (batch_size * n_steps)
+        label_index = labels.expand(n_steps, *labels.shape).unsqueeze(-1)  # [T, K, B, 1]
+        loss = -log_prob.gather(-1, label_index).squeeze(-1).mean(dim=(0, 2))
+        step_grad = torch.exp(log_prob, out=grad[1:])  # the softmax, in place
+        step_grad.sub_(one_hot).mul_(1.0 / (batch_size * n_steps))
     predictions = torch.as_tensor(predict(voltage_out.detach().cpu().numpy(), readout), device=labels.device)
     return loss, predictions, grad
 

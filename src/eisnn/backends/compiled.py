@@ -11,6 +11,7 @@ networks of a pack.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -85,11 +86,11 @@ def _arrays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[np.ndarray, np.nda
 
 
 def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig):
-    """Hidden spikes and voltages (workspace arrays) and a fresh readout trace array, [K, B, T(+1), ·]."""
+    """Hidden spikes and voltages [K, B, T, H] (workspace arrays) and a fresh readout trace array [T+1, K, B, O]."""
     shape = (w_in.shape[0], batch.batch_size, batch.n_steps, w_in.shape[2])
     spikes = _WORKSPACE.get("spikes", shape, np.uint8)
     voltage = _WORKSPACE.get("voltage", shape, w_in.dtype)
-    readout = np.empty((*shape[:2], batch.n_steps + 1, w_out.shape[2]), w_in.dtype)
+    readout = np.empty((batch.n_steps + 1, *shape[:2], w_out.shape[2]), w_in.dtype)
     dtype = w_in.dtype.type
     arguments = (
         w_in, w_out, batch.row_offsets, batch.step, batch.unit,
@@ -101,15 +102,39 @@ def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config:
 
 def forward(w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig):
     spikes, _, readout = _run_forward(*_arrays(w_in, w_out), batch, config)
-    return _to_time_major(spikes).bool(), _to_time_major(readout)
+    return _to_time_major(spikes).bool(), torch.from_numpy(readout)
+
+
+def _network_batch(batch: InputBatch, k: int) -> InputBatch:
+    """Network k's rows of a batch (a view: the event arrays are shared)."""
+    rows = slice(k * batch.batch_size, (k + 1) * batch.batch_size + 1)
+    return replace(batch, row_offsets=batch.row_offsets[rows], labels=batch.labels[k : k + 1], n_networks=1)
 
 
 def forward_backward(
     w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig, compute_gradients: bool
 ) -> BatchResult:
+    """One network after the other, so that the workspace holds one network's voltages and spikes
+    (41 MB for an SHD batch, not K times that)."""
     w_in_array, w_out_array = _arrays(w_in, w_out)
+    results = [
+        _network_forward_backward(w_in_array[k : k + 1], w_out_array[k : k + 1], _network_batch(batch, k), config, compute_gradients)
+        for k in range(w_in_array.shape[0])
+    ]
+    if len(results) == 1:
+        return results[0]
+    merged = BatchResult(loss=torch.cat([r.loss for r in results]), correct=torch.cat([r.correct for r in results]))
+    if compute_gradients:
+        merged.grad_w_in = torch.cat([r.grad_w_in for r in results])
+        merged.grad_w_out = torch.cat([r.grad_w_out for r in results])
+    return merged
+
+
+def _network_forward_backward(
+    w_in_array: np.ndarray, w_out_array: np.ndarray, batch: InputBatch, config: ModelConfig, compute_gradients: bool
+) -> BatchResult:
     spikes, voltage, readout = _run_forward(w_in_array, w_out_array, batch, config)
-    result, grad_out = score_readout(_to_time_major(readout), batch.labels, config.readout)
+    result, grad_out = score_readout(torch.from_numpy(readout), batch.labels, config.readout)
     if not compute_gradients:
         return result
     group_w_in = _WORKSPACE.get("group_w_in", (SAMPLE_GROUPS, *w_in_array.shape), w_in_array.dtype)
@@ -119,7 +144,7 @@ def forward_backward(
     dtype = readout.dtype.type
     arguments = (
         w_in_array, w_out_array, batch.row_offsets, batch.step, batch.unit, spikes, voltage,
-        grad_out.permute(1, 2, 0, 3).contiguous().numpy(), dtype(config.alpha), dtype(config.beta),
+        grad_out.contiguous().numpy(), dtype(config.alpha), dtype(config.beta),
         dtype(config.threshold), surrogates.kernel_code(config.surrogate), dtype(config.surrogate_scale),
     )
     _THREADS.run(kernels.lif_backward, lambda group: (*arguments, group_w_in[group], group_w_out[group]), batch.batch_size)
