@@ -25,7 +25,8 @@ COMMANDS = {
     "make test": ".ci/run runs it (test_ci_runs_make_test)",
     "source .venv/bin/activate": "test_the_venv_is_the_makefiles: make setup creates .venv",
     "snakemake --cores 16 figures": "test_workflow.py::test_full_paper_dag_matches_the_grid dry-runs this DAG",
-    "snakemake --cores 2 figures --config preset=smoke": "test_workflow.py's smoke fixture runs it (SMOKE_ARGS)",
+    "snakemake --cores 2 figures --config preset=smoke":
+        "tests/smoke_reference.py runs it once per session (SMOKE_ARGS) for test_workflow.py's smoke fixture",
     "snakemake --cores 4 figures --config preset=quick": DRY_RUN,
     "snakemake --cores 2 reproduction --config preset=night": DRY_RUN,
     "snakemake --cores 16 fmnist_noise": DRY_RUN,

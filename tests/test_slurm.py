@@ -8,7 +8,11 @@
    snakemake-executor-plugin-slurm on a minimal workflow (tests/cluster/mini): local rule stays
    local, array job, per-rule resources, squeue as the status command.
 3. The smoke preset through profiles/slurm with `--jobs 1` (ten times more ready jobs than
-   `jobs:`, the width at which array mode stalls), compared with a local run of the same preset.
+   `jobs:`, the width at which array mode stalls), compared with a local run of the preset: the
+   session's reference run (tests/smoke_reference.py), started here in the background, at a
+   lower priority, while the SLURM run keeps one core busy at most. Both run in copies of one
+   snapshot of the workflow that carries its own src/eisnn, so that edits to the tree while the
+   test runs cannot make them differ.
 
 Knobs: EISNN_REQUIRE_SLURM=1 (fail instead of skip), EISNN_SLURM_KEEP=1 (leave the cluster
 running after the session), EISNN_SKIP_SLURM=1 (skip everything here, with that reason).
@@ -38,14 +42,19 @@ SLURM_CONF = STATE_DIR / "etc" / "slurm.conf"
 LOCK_FILE = Path("/tmp/eisnn-slurm-local.lock")
 PARTITION = "debug"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# Runs through SLURM: the same Snakemake and plugin, with the status checks at a steady interval
+# instead of the plugin's growing one (tests/cluster/steady_status_checks.py).
+SNAKEMAKE_SLURM = [sys.executable, str(ROOT / "tests" / "cluster" / "steady_status_checks.py")]
 # The smoke preset without its target-rate experiment: calibration is covered by test_calibration
 # and test_workflow, and the cluster path is the same for every training job; this keeps CI short.
 SKIP_RATE_EXPERIMENT = "experiments={fmnist_rate: {enabled: false}}"
+SKIPPED_EXPERIMENTS = {"fmnist_rate"}  # compared with the reference run (the whole preset) without it
 # The SLURM run keeps at most one job queued: the 11 training packs of the smoke preset are
 # ready at once, eleven times `jobs:` (array mode's failure needs only more ready than jobs).
 WIDE_DAG_JOBS = 1
 STALL_LIMIT_S = 1500
-# Faster status polling than the plugin's defaults (40 s, then +10 s per idle check);
+# Faster status polling than the plugin's defaults (40 s, then +10 s per idle check; with
+# SNAKEMAKE_SLURM every 2 s throughout);
 # squeue, not sacct: the test cluster has no slurmdbd (sacct fails), MinJobAge=3600.
 FAST_STATUS = [
     "--slurm-status-command", "squeue",
@@ -346,7 +355,7 @@ def test_executor_plugin_on_mini_workflow(slurm_cluster, tmp_path):
     workdir = tmp_path / "mini"
     shutil.copytree(MINI, workdir)
     started = time.perf_counter()
-    result = run([*SNAKEMAKE, "--workflow-profile", "profile", *FAST_STATUS], cwd=workdir, env=env, timeout=300)
+    result = run([*SNAKEMAKE_SLURM, "--workflow-profile", "profile", *FAST_STATUS], cwd=workdir, env=env, timeout=300)
     seconds = time.perf_counter() - started
     _say(f"mini workflow through SLURM: {seconds:.0f} s")
     profile = yaml.safe_load((workdir / "profile" / "config.yaml").read_text())
@@ -367,17 +376,6 @@ def test_executor_plugin_on_mini_workflow(slurm_cluster, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # The smoke preset through profiles/slurm
 # ---------------------------------------------------------------------------------------------
-
-
-def copy_workflow(destination: Path) -> Path:
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "environment.yml"):
-        if (ROOT / name).exists():
-            shutil.copy2(ROOT / name, destination / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake", "results")
-    for name in ("workflow", "config", "profiles"):
-        shutil.copytree(ROOT / name, destination / name, ignore=ignore)
-    return destination
 
 
 def declared_localrules() -> set[str]:
@@ -425,7 +423,7 @@ def localise_profile(profile_file: Path, cpus: int, mem_mb: int) -> dict:
     return profile
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_prerequisites():
     missing = [p for p in ("Snakefile", "profiles/slurm/config.yaml", "config/presets/smoke.yaml") if not (ROOT / p).exists()]
     if missing:
@@ -433,56 +431,40 @@ def smoke_prerequisites():
 
 
 @pytest.fixture(scope="module")
-def smoke_sources(smoke_prerequisites, tmp_path_factory):
-    """One snapshot of the workflow and of src/eisnn for both runs (imported through
-    PYTHONPATH ahead of the editable install), so that edits to the tree while the test runs
-    cannot make the local and the SLURM run differ."""
-    base = tmp_path_factory.mktemp("smoke_sources")
-    template = copy_workflow(base / "workflow_copy")
-    shutil.copytree(ROOT / "src" / "eisnn", base / "src" / "eisnn", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(base / "src"), os.environ.get("PYTHONPATH")])))
-    return template, env
+def smoke_local(smoke_reference):
+    """A folder holding the results/ of the reference run (the whole smoke preset, run locally:
+    tests/smoke_reference.py) as the run left them; skips when the run fails, as when it ran
+    before the SLURM run."""
+    _say(f"smoke preset, local reference run: {smoke_reference['seconds']:.0f} s")
+    if smoke_reference["returncode"] != 0:
+        pytest.skip(f"smoke preset not runnable yet: the local run fails (rc {smoke_reference['returncode']}):\n"
+                    f"{smoke_reference['log'][-3000:]}")
+    return smoke_reference["as_left"]
 
 
 @pytest.fixture(scope="module")
-def smoke_local(smoke_sources, tmp_path_factory):
-    """Reference: the smoke preset run locally (profiles/default, 2 cores)."""
-    template, env = smoke_sources
-    workdir = tmp_path_factory.mktemp("smoke_local") / "wf"
-    shutil.copytree(template, workdir)
-    started = time.perf_counter()
-    result = run(
-        [*SNAKEMAKE, "--workflow-profile", "profiles/default", "--cores", "2",
-         "figures", "--config", "preset=smoke", SKIP_RATE_EXPERIMENT],
-        cwd=workdir, env=env, check=False, timeout=900,
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        pytest.skip(f"smoke preset not runnable yet: the local run fails (rc {result.returncode}):\n{result.stdout[-3000:]}")
-    _say(f"smoke preset, local run: {seconds:.0f} s")
-    return workdir
-
-
-@pytest.fixture(scope="module")
-def smoke_slurm(slurm_cluster, smoke_sources, smoke_local, tmp_path_factory):
-    template, source_env = smoke_sources
-    env = dict(slurm_cluster["env"], PYTHONPATH=source_env["PYTHONPATH"])  # sbatch --export=ALL passes it on
+def smoke_slurm(slurm_cluster, smoke_prerequisites, smoke_sources, smoke_reference_run, tmp_path_factory, request):
+    smoke_reference_run.start(background=True)  # the local reference, beside this run
+    # The copy's src/ is the library: the Snakefile puts it on PYTHONPATH, which sbatch
+    # (--export=ALL) passes on to the jobs.
+    env = slurm_cluster["env"]
     workdir = tmp_path_factory.mktemp("smoke_slurm") / "wf"
-    shutil.copytree(template, workdir)
+    shutil.copytree(smoke_sources, workdir, symlinks=True)
     cpus, mem = node_limits(env)
     profile = localise_profile(workdir / "profiles" / "slurm" / "config.yaml", cpus, mem)
     cmd = [
-        *SNAKEMAKE, "--workflow-profile", "profiles/slurm", "--executor", "slurm",
+        *SNAKEMAKE_SLURM, "--workflow-profile", "profiles/slurm", "--executor", "slurm",
         *FAST_STATUS, "--latency-wait", "10", "--max-threads", str(cpus), "--jobs", str(WIDE_DAG_JOBS), "--verbose",
         "figures", "--config", "preset=smoke", SKIP_RATE_EXPERIMENT,
     ]
-    _say(f"smoke preset through SLURM: {' '.join(cmd[2:])}")
+    _say(f"smoke preset through SLURM: snakemake {' '.join(cmd[len(SNAKEMAKE_SLURM):])}")
     started = time.perf_counter()
     # A stalled run never ends: the time limit (several times the measured ~5 min) fails it.
     result = run(cmd, cwd=workdir, env=env, check=False, timeout=STALL_LIMIT_S)
     seconds = time.perf_counter() - started
     _say(f"smoke preset through SLURM: rc {result.returncode}, {seconds:.0f} s")
     (workdir / "slurm_run.log").write_text(result.stdout)
+    request.getfixturevalue("smoke_local")  # a failed local run skips, as when it ran first
     assert result.returncode == 0, f"smoke preset through SLURM failed:\n{result.stdout[-6000:]}"
     return {"workdir": workdir, "log": result.stdout, "profile": profile, "env": env, "seconds": seconds}
 
@@ -562,9 +544,12 @@ def test_smoke_preset_jobs_go_through_sbatch_without_stalling(smoke_slurm):
          f"{len(groups)} group jobs ({len(packs)} packs), {smoke_slurm['seconds']:.0f} s")
 
 
-def _result_files(workdir: Path, pattern: str) -> dict[str, Path]:
+def _result_files(workdir: Path, pattern: str, leave_out: set[str] = frozenset()) -> dict[str, Path]:
+    """Files under results/ matching `pattern`, by path below results/, but for those of the
+    experiments in `leave_out` (results/<preset>/<experiment>[@variant]/...)."""
     base = workdir / "results"
-    return {p.relative_to(base).as_posix(): p for p in base.rglob(pattern)}
+    files = {p.relative_to(base).as_posix(): p for p in base.rglob(pattern)}
+    return {name: p for name, p in files.items() if (name.split("/") + [""])[1].split("@")[0] not in leave_out}
 
 
 @pytest.mark.slow
@@ -573,8 +558,8 @@ def test_smoke_preset_results_match_a_local_run(smoke_slurm, smoke_local):
     import pandas as pd
 
     slurm_dir = smoke_slurm["workdir"]
-    histories = _result_files(smoke_local, "history.csv")
-    weights = _result_files(smoke_local, "weights_epoch-*.npz")
+    histories = _result_files(smoke_local, "history.csv", SKIPPED_EXPERIMENTS)
+    weights = _result_files(smoke_local, "weights_epoch-*.npz", SKIPPED_EXPERIMENTS)
     assert histories and weights, "the local smoke run wrote no history.csv / weights npz"
     assert _result_files(slurm_dir, "history.csv").keys() == histories.keys()
     assert _result_files(slurm_dir, "weights_epoch-*.npz").keys() == weights.keys()
@@ -590,7 +575,7 @@ def test_smoke_preset_results_match_a_local_run(smoke_slurm, smoke_local):
             assert sorted(a.files) == sorted(b.files), name
             for key in a.files:
                 assert np.array_equal(a[key], b[key]), f"{name}:{key} differs"
-    metrics = _result_files(smoke_local, "metrics/*.csv")
+    metrics = _result_files(smoke_local, "metrics/*.csv", SKIPPED_EXPERIMENTS)
     for name, path in metrics.items():
         pd.testing.assert_frame_equal(pd.read_csv(path), pd.read_csv(slurm_dir / "results" / name), check_exact=True, obj=name)
     _say(f"identical to the local run: {len(histories)} history.csv (all columns but seconds), "

@@ -1,6 +1,8 @@
 """The Snakemake workflow: DAG sizes, config errors, the smoke preset end to end, reruns.
 
-Each test runs Snakemake on a copy of Snakefile, workflow/ and config/ in a temporary folder.
+Each test runs Snakemake on a copy of Snakefile, workflow/ and config/ in a temporary folder;
+the three full-paper tests read one dry run (full_paper_dry_run), the smoke tests work on the
+session's smoke reference run (tests/smoke_reference.py), which carries its own src/eisnn.
 """
 
 import itertools
@@ -9,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from smoke_reference import SMOKE_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -88,10 +91,55 @@ def seeds_in(label: str) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_full_paper_dag_matches_the_grid(tmp_path):
+@pytest.fixture(scope="module")
+def full_paper_dry_run(tmp_path_factory) -> dict:
+    """One dry run of the full paper (the default target `all`, on config/config.yaml; building
+    its DAG takes half a minute) for the three tests that read it: with the SLURM profile's groups
+    (test_full_paper_reaches_slurm_as_few_allocations), and with torch, matplotlib, numba,
+    seaborn and scipy made unimportable (BLOCKER; test_building_the_dag_imports_neither_torch_
+    nor_matplotlib). Neither changes which jobs the DAG holds: every job is listed, a group's
+    members indented under their group job (full_paper_jobs; test_full_paper_dag_matches_the_grid).
+    {"returncode", "output", "env"}."""
+    base = tmp_path_factory.mktemp("full_paper")
+    blocker_dir = base / "blocker"
+    blocker_dir.mkdir()
+    (blocker_dir / "sitecustomize.py").write_text(BLOCKER)
+    workdir = copy_workflow(base / "wf")
+    env = {**__import__("os").environ, "PYTHONPATH": str(blocker_dir)}
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), "--dry-run",
+         "--cores", "1", "--groups", *_slurm_groups()],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    return {"returncode": result.returncode, "output": result.stdout + result.stderr, "env": env}
+
+
+def full_paper_jobs(run: dict) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job of the full paper's dry run: the jobs outside any group and
+    the members of each group job (listed indented under it), as dry_run_jobs reads them."""
+    assert run["returncode"] == 0, f"snakemake --dry-run failed ({run['returncode']}):\n{run['output'][-5000:]}"
+    jobs = []
+    for block in re.split(r"\n(?=[ \t]*(?:local)?rule \w+:)", run["output"]):
+        header = re.match(r"[ \t]*(?:local)?rule (\w+):", block)
+        if not header:
+            continue
+        found = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
+        wildcards = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
+        jobs.append((header.group(1), wildcards))
+    return jobs
+
+
+def test_full_paper_dag_matches_the_grid(full_paper_dry_run):
     """Expected sizes from the paper's grids (config/config.yaml), counted independently of eisnn.config."""
-    workdir = copy_workflow(tmp_path / "wf")
-    jobs = dry_run_jobs(workdir, "figures")
+    # The dry run builds `all`, the default target: `figures` (the README's) under another name.
+    snakefile = (ROOT / "Snakefile").read_text()
+
+    def rule_input(name: str) -> str:
+        body = re.search(rf"^rule {name}:\n((?:[ \t]+\S.*\n)+)", snakefile, flags=re.MULTILINE).group(1)
+        return re.search(r"^[ \t]+input:\n((?:[ \t]{8,}\S.*\n)+)", body, flags=re.MULTILINE).group(1)
+
+    assert rule_input("all") == rule_input("figures")
+    jobs = full_paper_jobs(full_paper_dry_run)
     per_experiment = {
         # 4 constrained ratios × 18 σ + unconstrained × (18 σ + the 0.0238/0.0252 baseline), × 8 seeds
         "fmnist_sigma": (4 * 18 + 19) * 8,
@@ -260,17 +308,22 @@ def smoke_run_dirs() -> set[str]:
     return dirs
 
 
-SMOKE_ARGS = ("--cores", "2", "figures", "--config", "preset=smoke")
-"""The smoke run: README's `snakemake --cores 2 figures --config preset=smoke` (tests/test_readme.py)."""
+# SMOKE_ARGS, the smoke run: README's `snakemake --cores 2 figures --config preset=smoke` (tests/test_readme.py).
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """The smoke preset built for real once: (workdir, wall seconds)."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    started = time.perf_counter()
-    snakemake(workdir, *SMOKE_ARGS, timeout=600)
-    return workdir, time.perf_counter() - started
+def smoke(smoke_reference):
+    """The smoke preset built for real once: (workdir, wall seconds). The session's reference run
+    of SMOKE_ARGS (tests/smoke_reference.py; test_slurm.py compares its SLURM run with it, and may
+    have built it beside that run), in a copy of the workflow that carries its own src/eisnn (as
+    a clone has it); its profiles/ is removed, as copy_workflow leaves it out."""
+    if smoke_reference["returncode"] != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(SMOKE_ARGS)} failed ({smoke_reference['returncode']}):\n{smoke_reference['log'][-5000:]}"
+        )
+    workdir = smoke_reference["workdir"]
+    shutil.rmtree(workdir / "profiles", ignore_errors=True)
+    return workdir, smoke_reference["seconds"]
 
 
 @pytest.mark.slow
@@ -521,19 +574,12 @@ sys.meta_path.insert(0, _Blocked())
 '''
 
 
-def test_building_the_dag_imports_neither_torch_nor_matplotlib(tmp_path):
+def test_building_the_dag_imports_neither_torch_nor_matplotlib(full_paper_dry_run):
     """A dry run of the full paper with torch, matplotlib, numba, seaborn and scipy made
     unimportable: the Snakefile and the library modules it imports need none of them."""
-    blocker_dir = tmp_path / "blocker"
-    blocker_dir.mkdir()
-    (blocker_dir / "sitecustomize.py").write_text(BLOCKER)
-    workdir = copy_workflow(tmp_path / "wf")
-    env = {**__import__("os").environ, "PYTHONPATH": str(blocker_dir)}
-    result = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), "--dry-run", "--quiet"],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    env = full_paper_dry_run["env"]
+    assert full_paper_dry_run["returncode"] == 0, full_paper_dry_run["output"][-3000:]
+    assert "This was a dry-run" in full_paper_dry_run["output"]
     # The blocker works: importing torch under it fails.
     probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=env)
     assert probe.returncode != 0 and "imported while building the DAG" in probe.stderr
@@ -566,12 +612,12 @@ def slurm_allocations(output: str) -> dict[str, int]:
     return counts
 
 
-def test_full_paper_reaches_slurm_as_few_allocations(tmp_path):
+def test_full_paper_reaches_slurm_as_few_allocations(full_paper_dry_run):
     """The full paper with the SLURM profile's groups: one allocation per training pack (with its
     runs' metrics), one per experiment's statistics and figures (Fig 1b, which reads one run's
     probe, is one more), one per dataset encoding."""
-    workdir = copy_workflow(tmp_path / "wf")
-    output = snakemake(workdir, "--dry-run", "--cores", "1", "--groups", *_slurm_groups())
+    output = full_paper_dry_run["output"]
+    assert full_paper_dry_run["returncode"] == 0, output[-5000:]
     counts = slurm_allocations(output)
     assert counts == {"group pack": 342, "group summary": 5, "encode": 2}, counts
     assert sum(counts.values()) == 349 <= 500
