@@ -79,6 +79,24 @@ def rows_dot(a, b, out):
 
 _OPTIONS = dict(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 
+@numba.njit(inline="always", **_OPTIONS)
+def _add_indexed_rows(out, table, indices, start, stop):
+    """out += Σ_{e in [start, stop)} table[indices[e]], four rows per pass over ``out``."""
+    n = out.shape[0]
+    e = start
+    while e + 4 <= stop:
+        r0, r1 = table[indices[e]], table[indices[e + 1]]
+        r2, r3 = table[indices[e + 2]], table[indices[e + 3]]
+        for h in range(n):
+            out[h] += (r0[h] + r1[h]) + (r2[h] + r3[h])
+        e += 4
+    while e < stop:
+        r0 = table[indices[e]]
+        for h in range(n):
+            out[h] += r0[h]
+        e += 1
+
+
 @numba.njit(**_OPTIONS)
 def lif_forward(
     w_in, w_out, row_offsets, event_step, event_unit, alpha, beta, threshold, spikes, voltage, readout, start, stop,
@@ -116,17 +134,8 @@ def lif_forward(
                 end = event
                 while end < last and event_step[end] == t:
                     end += 1
-                while event + 4 <= end:  # four W_in rows per pass over syn
-                    w0, w1 = w_in_k[event_unit[event]], w_in_k[event_unit[event + 1]]
-                    w2, w3 = w_in_k[event_unit[event + 2]], w_in_k[event_unit[event + 3]]
-                    for h in range(n_hidden):
-                        syn[h] += (w0[h] + w1[h]) + (w2[h] + w3[h])
-                    event += 4
-                while event < end:
-                    w_row = w_in_k[event_unit[event]]
-                    for h in range(n_hidden):
-                        syn[h] += w_row[h]
-                    event += 1
+                _add_indexed_rows(syn, w_in_k, event_unit, event, end)
+                event = end
             # Readout: Y = S·W_out, then U[t+1] = βU[t] + J[t], J[t+1] = αJ[t] + Y[t].
             rows_dot(spike_value, w_out_t, drive)
             trace = readout[:, k, b]
@@ -263,21 +272,9 @@ def lif_backward(
                 unit = event_unit[event]
                 step_by_unit[unit_end[unit]] = event_step[event]
                 unit_end[unit] += 1
-            event = 0
+            begin = 0
             for unit in range(n_in):
-                end = unit_end[unit]
-                if event == end:
-                    continue
-                grad_row = grad_w_in_k[unit]
-                while event + 4 <= end:
-                    x0, x1 = grad_input[step_by_unit[event]], grad_input[step_by_unit[event + 1]]
-                    x2, x3 = grad_input[step_by_unit[event + 2]], grad_input[step_by_unit[event + 3]]
-                    for h in range(n_hidden):
-                        grad_row[h] += (x0[h] + x1[h]) + (x2[h] + x3[h])
-                    event += 4
-                while event < end:
-                    x0 = grad_input[step_by_unit[event]]
-                    for h in range(n_hidden):
-                        grad_row[h] += x0[h]
-                    event += 1
+                if unit_end[unit] > begin:
+                    _add_indexed_rows(grad_w_in_k[unit], grad_input, step_by_unit, begin, unit_end[unit])
+                    begin = unit_end[unit]
         grad_w_out_k += grad_w_out_t.T
