@@ -54,10 +54,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 30
 
 def dry_run_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, wildcards) of every job a dry run schedules."""
-    output = snakemake(workdir, "--dry-run", *args)
+    return scheduled_jobs(snakemake(workdir, "--dry-run", *args))
+
+
+def scheduled_jobs(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run's output lists, group members (indented under
+    their group job) included."""
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
-        header = re.match(r"(?:local)?rule (\w+):", block)
+    for block in re.split(r"\n(?=[ \t]*(?:local)?rule \w+:)", dry_run_output):
+        header = re.match(r"[ \t]*(?:local)?rule (\w+):", block)
         if not header:
             continue
         found = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
@@ -116,17 +121,9 @@ def full_paper_dry_run(tmp_path_factory) -> dict:
 
 def full_paper_jobs(run: dict) -> list[tuple[str, dict[str, str]]]:
     """(rule, wildcards) of every job of the full paper's dry run: the jobs outside any group and
-    the members of each group job (listed indented under it), as dry_run_jobs reads them."""
+    the members of each group job (listed indented under it)."""
     assert run["returncode"] == 0, f"snakemake --dry-run failed ({run['returncode']}):\n{run['output'][-5000:]}"
-    jobs = []
-    for block in re.split(r"\n(?=[ \t]*(?:local)?rule \w+:)", run["output"]):
-        header = re.match(r"[ \t]*(?:local)?rule (\w+):", block)
-        if not header:
-            continue
-        found = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
-        wildcards = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
-        jobs.append((header.group(1), wildcards))
-    return jobs
+    return scheduled_jobs(run["output"])
 
 
 def test_full_paper_dag_matches_the_grid(full_paper_dry_run):
