@@ -210,7 +210,7 @@ def profile_eisnn(shd: bool, data_dir: Path | None, n_batches: int, warmup: int)
         w_in_array, w_out_array = w_in.numpy(), w_out.numpy()
         spikes, voltage, readout = timed("forward kernel", compiled._run_forward, w_in_array, w_out_array, batch, config)
         _, grad_out = timed("loss", score_readout, torch.from_numpy(readout), batch.labels, config.readout)
-        grad_readout = grad_out.contiguous().numpy()
+        grad_readout = timed("loss", compiled._sample_major, grad_out)
         grads = [np.zeros_like(w_in_array), np.zeros_like(w_out_array)]
         timed("backward kernel", kernels.lif_backward, w_in_array, w_out_array, batch.row_offsets, batch.step,
               batch.unit, spikes, voltage, grad_readout, f32(config.alpha), f32(config.beta), f32(config.threshold),

@@ -29,6 +29,11 @@ def _to_time_major(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x).permute(2, 0, 1, 3)
 
 
+def _sample_major(x: torch.Tensor) -> np.ndarray:
+    """[T, K, B, F] tensor → contiguous [K, B, T, F] array (the backward kernel's layout)."""
+    return np.ascontiguousarray(x.detach().numpy().transpose(1, 2, 0, 3))
+
+
 class _Workspace:
     """Arrays reused from one batch to the next: fresh arrays of this size cost more in page
     faults than the kernels' work on them (41 MB of voltages per SHD training batch).
@@ -144,7 +149,7 @@ def _network_forward_backward(
     dtype = readout.dtype.type
     arguments = (
         w_in_array, w_out_array, batch.row_offsets, batch.step, batch.unit, spikes, voltage,
-        grad_out.contiguous().numpy(), dtype(config.alpha), dtype(config.beta),
+        _sample_major(grad_out), dtype(config.alpha), dtype(config.beta),
         dtype(config.threshold), surrogates.kernel_code(config.surrogate), dtype(config.surrogate_scale),
     )
     _THREADS.run(kernels.lif_backward, lambda group: (*arguments, group_w_in[group], group_w_out[group]), batch.batch_size)
