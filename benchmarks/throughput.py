@@ -72,9 +72,11 @@ def eisnn_network(shape):
 
 
 def bench_eisnn(dataset, shape, n_batches):
+    from eisnn.backends import set_cpu_threads
     from eisnn.model import dale_bound_, forward_backward, make_input_batch
     from eisnn.params import ModelConfig
 
+    set_cpu_threads(torch.get_num_threads(), "cpu")  # as training sets them
     config = ModelConfig()
     w_in, w_out, out_sign, constrained, optimizer = eisnn_network(shape)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from eisnn import surrogates
-from eisnn.backends import Backend, backend_for, torch_ops
+from eisnn.backends import Backend, backend_for, compiled, set_cpu_threads, torch_ops
 from eisnn.data import SpikeDataset, make_synthetic
 from eisnn.initial import init_weights
 from eisnn.model import dale_bound_, forward_backward, make_input_batch, readout_kernel, simulate
@@ -215,19 +215,38 @@ def test_surrogate_registry_is_the_one_table_both_backends_use():
         surrogates.kernel_code("sigmoid")
 
 
+def test_cpu_threads_go_to_the_kernels_and_torch_keeps_one_on_the_cpu(data):
+    """set_cpu_threads: on the CPU the kernels run on the threads and torch on one (its spinning
+    OpenMP threads would take the kernels' cores); off the CPU torch gets them."""
+    w_in, w_out, indices = _ensemble(data)
+    batch = make_input_batch(data, indices)
+    previous = torch.get_num_threads()
+    try:
+        set_cpu_threads(3, "cpu")
+        forward_backward(w_in.float(), w_out.float(), batch, ModelConfig(), backend="compiled")
+        assert (compiled._THREADS.size, torch.get_num_threads()) == (3, 1)
+        set_cpu_threads(2, "cuda")
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="at least 1"):
+            compiled.set_threads(0)
+    finally:
+        compiled.set_threads(None)
+        torch.set_num_threads(previous)
+
+
 def test_compiled_results_do_not_depend_on_the_thread_count(data):
     """Fixed sample groups summed in order: 1, 2 or 3 threads give the same bits (float32)."""
     config = ModelConfig(readout="per_step")
     w_in, w_out, indices = _ensemble(data)
     batch = make_input_batch(data, indices)
-    previous = torch.get_num_threads()
     results = []
     try:
         for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
+            compiled.set_threads(threads)
             results.append(forward_backward(w_in.float(), w_out.float(), batch, config, backend="compiled"))
+            assert threads == 1 or compiled._THREADS.size == threads  # the pool's threads
     finally:
-        torch.set_num_threads(previous)
+        compiled.set_threads(None)
     assert results[0].grad_w_in.abs().max() > 0
     for other in results[1:]:
         for name in ("loss", "correct", "grad_w_in", "grad_w_out"):

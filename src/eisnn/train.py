@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .backends import set_cpu_threads
 from .calibration import calibrate_runs
 from .checkpoint import read_pack_checkpoints, write_checkpoint
 from .data import SpikeDataset, load_spikes
@@ -405,7 +406,7 @@ def train_pack(
     Runs given by a target rate are calibrated first, on the training data (`calibrate_runs`).
     """
     started_at = time.time()
-    torch.set_num_threads(options.threads)
+    set_cpu_threads(options.threads, resolve_device(options.device))
     train = train_path if isinstance(train_path, SpikeDataset) else load_spikes(train_path)
     test = test_path if isinstance(test_path, SpikeDataset) else load_spikes(test_path)
     # Everything that can fail before training comes first (data, calibration, the device,

@@ -2,8 +2,8 @@
 
 The kernels work on numpy arrays in sample-major layouts ([K, B, T, ·]); this module converts
 from and to the torch tensors and time-major layouts ([T, K, B, ·]) of the interface. Each
-batch is cut into :data:`SAMPLE_GROUPS` fixed groups of samples, run on as many threads as
-torch is set to use (`torch.set_num_threads`); the gradient is summed per group, then over the
+batch is cut into :data:`SAMPLE_GROUPS` fixed groups of samples, run on :func:`set_threads` threads (by default as many as torch is set to
+use, `torch.set_num_threads`); the gradient is summed per group, then over the
 groups in order, so that results depend neither on the number of threads nor on the other
 networks of a pack.
 """
@@ -61,16 +61,18 @@ _WORKSPACE = _Workspace()
 
 
 class _Threads:
-    """A pool of torch.get_num_threads() threads for the kernels (which release the GIL)."""
+    """A pool of threads for the kernels (which release the GIL): `requested` of them, or
+    torch.get_num_threads() where `requested` is None."""
 
     def __init__(self) -> None:
         self.pool: ThreadPoolExecutor | None = None
         self.size = 1
+        self.requested: int | None = None
 
     def run(self, kernel, arguments, batch_size: int) -> None:
         """kernel(*arguments(group), start, stop) for every sample group, in parallel."""
         groups = [(g * batch_size // SAMPLE_GROUPS, (g + 1) * batch_size // SAMPLE_GROUPS) for g in range(SAMPLE_GROUPS)]
-        size = min(torch.get_num_threads(), SAMPLE_GROUPS)
+        size = min(torch.get_num_threads() if self.requested is None else self.requested, SAMPLE_GROUPS)
         if size == 1:
             for group, bounds in enumerate(groups):
                 kernel(*arguments(group), *bounds)
@@ -84,6 +86,13 @@ class _Threads:
 
 
 _THREADS = _Threads()
+
+
+def set_threads(threads: int | None) -> None:
+    """Run the kernels on `threads` threads; None: on as many as torch uses (torch.get_num_threads())."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    _THREADS.requested = threads
 
 
 def _arrays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
