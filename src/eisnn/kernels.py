@@ -79,6 +79,7 @@ def rows_dot(a, b, out):
 
 _OPTIONS = dict(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 
+
 @numba.njit(inline="always", **_OPTIONS)
 def _add_indexed_rows(out, table, indices, start, stop):
     """out += Σ_{e in [start, stop)} table[indices[e]], four rows per pass over ``out``."""
@@ -197,7 +198,7 @@ def lif_backward(
     """Add ∂L/∂W_in [K, n_in, H] and ∂L/∂W_out [K, H, O] of samples [start, stop) from ∂L/∂U [K, B, T+1, O].
 
     ∂L/∂U is sample-major (each sample's T+1 rows contiguous): the readout's adjoints run one
-    sample at a time, and read a time-major array 1.3 ms per Fashion-MNIST batch slower.
+    sample at a time (read time-major, an SHD batch took 4 ms longer).
 
     Per sample: the readout's adjoints (no hidden state needed), then ∂L/∂W_out = Sᵀ·∂L/∂Y and
     G = ∂L/∂Y·W_outᵀ as whole-sample products (:func:`combine_rows`) and the surrogate slopes

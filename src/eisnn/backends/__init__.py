@@ -55,8 +55,8 @@ def set_cpu_threads(threads: int, device) -> None:
 
     On the CPU (the compiled backend) the kernels get them and torch gets one: torch runs only
     small ops between the kernels, and its OpenMP threads, which spin for a while after each op,
-    took cores from the kernel threads (Fashion-MNIST on 2 threads: ≈ 690 network-epochs/h with
-    torch on 2 threads, ≈ 900 with its threads passive; README "Performance"). Elsewhere torch
+    took cores from the kernel threads (Fashion-MNIST on 2 threads: 730–790 network-epochs/h
+    with torch on 2 threads, 870–950 with torch on 1; README "Performance"). Elsewhere torch
     gets them.
     """
     if resolve_backend("auto", device) == "compiled":

@@ -2,10 +2,10 @@
 
 The kernels work on numpy arrays in sample-major layouts ([K, B, T, ·]); this module converts
 from and to the torch tensors and time-major layouts ([T, K, B, ·]) of the interface. Each
-batch is cut into :data:`SAMPLE_GROUPS` fixed groups of samples, run on :func:`set_threads` threads (by default as many as torch is set to
-use, `torch.set_num_threads`); the gradient is summed per group, then over the
-groups in order, so that results depend neither on the number of threads nor on the other
-networks of a pack.
+batch is cut into :data:`SAMPLE_GROUPS` fixed groups of samples, run on :func:`set_threads`
+threads (by default as many as torch is set to use); the gradient is summed per group, then
+over the groups in order, so that results depend neither on the number of threads nor on the
+other networks of a pack.
 """
 
 from __future__ import annotations
