@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--n-weight-bins", type=int, help="bins of the weight histograms (default 50)")
     metrics.add_argument("--batch-size", type=int, help="test samples simulated at once (default 1000)")
     metrics.add_argument("--vr-seed", type=int, help="seed of the Van Rossum sample subset (default 0)")
-    metrics.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as in the workflow)")
+    metrics.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, as in the workflow)")
     metrics.set_defaults(func=_cmd_metrics)
 
     stats = commands.add_parser(

@@ -41,6 +41,7 @@ import torch
 from eisnn.data import load_spikes
 from eisnn.io import write_csv_atomic
 from eisnn.layout import METRIC_FILES, RunFiles
+from eisnn.backends import set_cpu_threads
 from eisnn.model import iter_activity
 from eisnn.params import ModelConfig
 from eisnn.readout import predict
@@ -672,11 +673,12 @@ def run_metrics(
     """One run's metrics job: :func:`compute_run_metrics` on the encoded test split at
     ``test_path`` (``options``: its keyword arguments), written by :func:`write_run_metrics`.
 
-    The workflow's ``run_metrics`` rule and ``eisnn metrics`` both run this; ``threads`` sets
-    torch's thread count. Returns ``{table name: path}``.
+    The workflow's ``run_metrics`` rule and ``eisnn metrics`` both run this; ``threads``: the
+    job's CPU threads (:func:`eisnn.backends.set_cpu_threads`, as in training). Returns
+    ``{table name: path}``.
     """
     if threads is not None:
-        torch.set_num_threads(threads)
+        set_cpu_threads(threads, "cpu")
     tables = compute_run_metrics(run_dir, load_spikes(test_path), model_config=model_config, **options)
     return write_run_metrics(run_dir, tables)
 
