@@ -36,17 +36,23 @@ BACKGROUND_TIMEOUT_S = 1500  # beside the SLURM run, at a lower priority
 BACKGROUND_NICENESS = 10
 
 
-def snapshot(destination: Path) -> Path:
-    """A copy of the workflow as a clone has it: Snakefile, environment.yml, workflow/, config/,
-    profiles/ and src/eisnn. numba's cache files of src/eisnn come along: numba uses one only
-    while it matches its source file's contents, and compiles afresh otherwise."""
+def copy_workflow(destination: Path, profiles: bool = False) -> Path:
+    """The Snakefile, environment.yml, workflow/ and config/ (and profiles/ where asked) in
+    `destination`, without caches or results."""
     destination.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "environment.yml"):
-        if (ROOT / name).exists():
-            shutil.copy2(ROOT / name, destination / name)
+        shutil.copy2(ROOT / name, destination / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake", "results")
-    for name in ("workflow", "config", "profiles"):
+    for name in ("workflow", "config", *(("profiles",) if profiles else ())):
         shutil.copytree(ROOT / name, destination / name, ignore=ignore)
+    return destination
+
+
+def snapshot(destination: Path) -> Path:
+    """A copy of the workflow as a clone has it: copy_workflow with profiles/, and src/eisnn.
+    numba's cache files of src/eisnn come along: numba uses one only while it matches its source
+    file's contents, and compiles afresh otherwise."""
+    copy_workflow(destination, profiles=True)
     source = ROOT / "src" / "eisnn"
     library = destination / "src" / "eisnn"
     shutil.copytree(source, library, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from smoke_reference import SMOKE_ARGS
+from smoke_reference import SMOKE_ARGS, copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -27,16 +27,6 @@ METRIC_FILES = [
     "summary.csv", "activity_class.csv", "activity_population.csv", "spikes_per_step.csv",
     "van_rossum.csv", "isi.csv", "weights_hist.csv",
 ]
-
-
-def copy_workflow(destination: Path) -> Path:
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "environment.yml"):
-        shutil.copy2(ROOT / name, destination / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("workflow", "config"):
-        shutil.copytree(ROOT / name, destination / name, ignore=ignore)
-    return destination
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 300) -> str:

@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eisnn.backends import set_cpu_threads
 from eisnn.data import load_spikes
 from eisnn.io import write_csv_atomic
 from eisnn.layout import METRIC_FILES, RunFiles
-from eisnn.backends import set_cpu_threads
 from eisnn.model import iter_activity
 from eisnn.params import ModelConfig
 from eisnn.readout import predict
