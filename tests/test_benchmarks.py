@@ -96,7 +96,7 @@ def test_the_throughput_profile_accounts_for_every_phase_of_a_step():
     for line in result.stdout.splitlines()[1:]:
         *name, ms, share = line.split() if "%" in line else (*line.split(), "")
         rows[" ".join(name)] = (float(ms), share)
-    phases = ["batch assembly", "forward kernel", "loss", "backward kernel", "Adam", "Dale bound"]
+    phases = ["batch assembly", "forward kernel", "predictions", "backward kernel", "Adam", "Dale bound"]
     assert list(rows) == [*phases, "total"]
     assert sum(rows[name][0] for name in phases) == pytest.approx(rows["total"][0], abs=0.2)
     assert sum(float(rows[name][1].rstrip("%")) for name in phases) == pytest.approx(100, abs=0.5)

@@ -94,6 +94,8 @@ def test_forward_and_gradients_match_autograd_reference(data, surrogate, readout
     w_in, w_out, indices = _ensemble(data)
     batch = make_input_batch(data, indices)
     result = forward_backward(w_in, w_out, batch, config, backend=backend)
+    evaluated = forward_backward(w_in, w_out, batch, config, compute_gradients=False, backend=backend)
+    assert torch.equal(evaluated.loss, result.loss) and torch.equal(evaluated.correct, result.correct)
 
     for k in range(3):
         ref_in = w_in[k].clone().requires_grad_(True)
@@ -292,3 +294,31 @@ def test_rows_dot_is_the_matrix_product(shape):
     out = np.full((n_i, n_j), np.nan)
     rows_dot(a, b, out)
     np.testing.assert_allclose(out, a @ b.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("readout", ["max", "per_step"])
+def test_the_kernels_sample_loss_is_the_tensor_readout_loss(readout):
+    """The forward kernel's per-sample loss and ∂L/∂U against `readout_loss`, sample by sample:
+    random traces, a trace whose peaks tie across steps (the gradient goes to the first), and
+    non-finite traces (a diverged network's loss is NaN)."""
+    from eisnn.backends.common import readout_loss
+    from eisnn.kernels import _sample_loss
+
+    rng = np.random.default_rng(7)
+    n_steps, batch_size, n_classes = 9, 6, 5
+    traces = rng.standard_normal((n_steps + 1, 1, batch_size, n_classes))
+    traces[0] = 0.0
+    traces[:, 0, 1] = 0.0  # a silent network's trace: every step ties at U[0] = 0
+    traces[3:6, 0, 2, 4] = traces[:, 0, 2, 4].max() + 1.0  # a plateau: the first step of it peaks
+    labels = torch.as_tensor(rng.integers(0, n_classes, (1, batch_size)))
+    loss, _, grad = readout_loss(torch.as_tensor(traces), labels, readout)
+    sample_grad = np.empty((n_steps + 1, n_classes))
+    total = 0.0
+    for b in range(batch_size):
+        total += _sample_loss(traces[:, 0, b], labels[0, b].item(), readout == "per_step", 1.0 / batch_size, sample_grad)
+        np.testing.assert_allclose(sample_grad, grad[:, 0, b].numpy(), rtol=1e-12, atol=1e-15)
+    assert total == pytest.approx(loss.item(), rel=1e-12)
+    for bad in (np.nan, np.inf, -np.inf):
+        trace = traces[:, 0, 0].copy()
+        trace[4, 2] = bad
+        assert math.isnan(_sample_loss(trace, 1, readout == "per_step", 1.0, sample_grad))

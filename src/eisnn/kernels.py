@@ -4,7 +4,9 @@ Both kernels run the samples [start, stop) of every network, one sample at a tim
 steps in cache, and release the GIL: `eisnn.backends.compiled` cuts each batch into fixed
 groups of samples and runs the groups on its threads. The input projection gathers W_in rows
 at the sample's spike events, four rows per pass over the synaptic currents; the readout
-projection Y = S·W_out is a small dense product per sample (:func:`rows_dot`). The backward pass
+projection Y = S·W_out is a small dense product per sample (:func:`rows_dot`); the readout's loss
+and ∂L/∂U are computed per sample while its trace is in cache (:func:`_sample_loss`), and the
+forward kernel keeps only the hidden state its caller needs. The backward pass
 runs the adjoint recursions of `eisnn.model`: the readout's first (they need no hidden state),
 then the whole-sample products G = ∂L/∂Y·W_outᵀ and ∂L/∂W_out = Sᵀ·∂L/∂Y (:func:`combine_rows`)
 and the surrogate slopes of all T·H voltages, so that the recursion over t is elementwise; it
@@ -98,20 +100,90 @@ def _add_indexed_rows(out, table, indices, start, stop):
         e += 1
 
 
+@numba.njit(inline="always", **_OPTIONS)
+def _sample_loss(trace, label, per_step, scale, grad):
+    """``scale`` times the NLL of one sample's readout trace U [T+1, O], and its gradient ∂/∂U into
+    ``grad`` [T+1, O]: the kernel's form of `eisnn.backends.common.readout_loss` (``per_step``:
+    the mean over t ≥ 1 of the NLL of softmax(U[t]); else the NLL of the softmax of the peaks
+    max_t U[t], whose gradient goes to each class's first peak step). Any non-finite value in U
+    makes the loss NaN: the network diverged."""
+    n_rows, n_out = trace.shape
+    zero = np.zeros(1, trace.dtype)[0]
+    grad[:] = 0.0
+    poison = zero  # stays 0 unless U holds a NaN or an infinity
+    if per_step:
+        n_steps = np.empty(1, trace.dtype)
+        n_steps[0] = n_rows - 1  # in U's precision: a float32 loss stays float32
+        step_scale = scale / n_steps[0]
+        total = zero
+        for t in range(1, n_rows):
+            row, grad_t = trace[t], grad[t]
+            peak = row[0]
+            for o in range(n_out):
+                peak = max(peak, row[o])
+                poison += row[o] * zero
+            sum_exp = zero
+            for o in range(n_out):
+                grad_t[o] = np.exp(row[o] - peak)
+                sum_exp += grad_t[o]
+            total += peak + np.log(sum_exp) - row[label]
+            for o in range(n_out):
+                grad_t[o] *= step_scale / sum_exp
+            grad_t[label] -= step_scale
+        return total * step_scale + poison
+    peaks = np.empty(n_out, trace.dtype)
+    peak_steps = np.zeros(n_out, np.int64)
+    for o in range(n_out):
+        peaks[o] = trace[0, o]
+    for t in range(n_rows):
+        for o in range(n_out):
+            value = trace[t, o]
+            poison += value * zero
+            if value > peaks[o]:
+                peaks[o], peak_steps[o] = value, t
+    highest = peaks.max()
+    sum_exp = zero
+    for o in range(n_out):
+        sum_exp += np.exp(peaks[o] - highest)
+    for o in range(n_out):
+        grad[peak_steps[o], o] = scale * np.exp(peaks[o] - highest) / sum_exp
+    grad[peak_steps[label], label] -= scale
+    return scale * (highest + np.log(sum_exp) - peaks[label]) + poison
+
+
+SPIKES, EVALUATE, TRAIN = 0, 1, 2
+"""The modes of :func:`lif_forward`: what it keeps of the hidden layer and whether it scores the readout."""
+
+
 @numba.njit(**_OPTIONS)
 def lif_forward(
-    w_in, w_out, row_offsets, event_step, event_unit, alpha, beta, threshold, spikes, voltage, readout, start, stop,
+    w_in, w_out, row_offsets, event_step, event_unit, labels, alpha, beta, threshold, per_step, mode,
+    spikes, voltage, readout, sample_loss, grad_readout, start, stop,
 ):
-    """Fill hidden spikes uint8 [K, B, T, H], voltage V[0..T-1] [K, B, T, H], readout U [T+1, K, B, O], samples [start, stop).
+    """The forward pass of samples [start, stop): the readout U [T+1, K, B, O], and by ``mode``
 
-    The readout is time-major, the layout in which the loss reduces over time."""
-    n_networks, batch_size, n_steps, n_hidden = voltage.shape
-    n_out = w_out.shape[2]
+    - SPIKES: the hidden spikes uint8 [K, B, T, H] (analysis);
+    - EVALUATE: each sample's share of its network's batch-mean loss ``sample_loss`` [K, B];
+    - TRAIN: that, ∂L/∂U [K, B, T+1, O] (``grad_readout``), and the hidden spikes and voltages
+      V[0..T-1] [K, B, T, H] that :func:`lif_backward` needs.
+
+    Hidden state that is not kept goes to one sample's scratch rows, which stay in cache (an SHD
+    batch's voltages are 41 MB). The loss is :func:`_sample_loss` (``per_step`` selects it),
+    computed while the sample's trace is in cache. The readout is time-major, the layout in which
+    the predictions reduce over time."""
+    n_networks, n_hidden = w_in.shape[0], w_in.shape[2]
+    n_steps, batch_size, n_out = readout.shape[0] - 1, readout.shape[2], w_out.shape[2]
     dtype = w_in.dtype
     zero = np.zeros(1, dtype)[0]
+    batch_count = np.empty(1, dtype)
+    batch_count[0] = batch_size
+    inverse_batch = np.ones(1, dtype)[0] / batch_count[0]  # 1/B in the weights' precision
     syn = np.empty(n_hidden, dtype)
     mem = np.empty(n_hidden, dtype)
     spike_value = np.empty((n_steps, n_hidden), dtype)
+    scratch_voltage = np.empty((n_steps, n_hidden), dtype)
+    scratch_spikes = np.empty((n_steps, n_hidden), np.uint8)
+    scratch_grad = np.empty((n_steps + 1, n_out), dtype)
     drive = np.empty((n_steps, n_out), dtype)
     out_syn = np.empty(n_out, dtype)
     for k in range(n_networks):
@@ -120,10 +192,12 @@ def lif_forward(
         for b in range(start, stop):
             row = k * batch_size + b
             event, last = row_offsets[row], row_offsets[row + 1]
+            voltage_b = voltage[k, b] if mode == TRAIN else scratch_voltage
+            spikes_b = scratch_spikes if mode == EVALUATE else spikes[k, b]
             syn[:] = 0.0
             mem[:] = 0.0
             for t in range(n_steps):
-                voltage_t, spikes_t, value_t = voltage[k, b, t], spikes[k, b, t], spike_value[t]
+                voltage_t, spikes_t, value_t = voltage_b[t], spikes_b[t], spike_value[t]
                 for h in range(n_hidden):  # branch-free over h: vectorises
                     v = mem[h]
                     voltage_t[h] = v
@@ -146,6 +220,9 @@ def lif_forward(
                 for o in range(n_out):
                     trace[t + 1, o] = beta * trace[t, o] + out_syn[o]
                     out_syn[o] = alpha * out_syn[o] + drive[t, o]
+            if mode != SPIKES:
+                grad_b = grad_readout[k, b] if mode == TRAIN else scratch_grad
+                sample_loss[k, b] = _sample_loss(trace, labels[k, b], per_step, inverse_batch, grad_b)
 
 
 @numba.njit(**_OPTIONS)

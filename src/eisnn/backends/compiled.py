@@ -1,11 +1,13 @@
 """The compiled CPU backend: the numba loops of `eisnn.kernels` behind the `Backend` interface.
 
-The kernels work on numpy arrays in sample-major layouts ([K, B, T, ·]); this module converts
-from and to the torch tensors and time-major layouts ([T, K, B, ·]) of the interface. Each
-batch is cut into :data:`SAMPLE_GROUPS` fixed groups of samples, run on :func:`set_threads`
-threads (by default as many as torch is set to use); the gradient is summed per group, then
-over the groups in order, so that results depend neither on the number of threads nor on the
-other networks of a pack.
+The forward kernel also scores the readout (the loss and ∂L/∂U of each sample, while its trace
+is in cache) and keeps only the hidden state that its caller needs: spikes for analysis, spikes
+and voltages for the backward pass, nothing for evaluation. The kernels work on numpy arrays in
+sample-major layouts ([K, B, T, ·]); this module converts from and to the torch tensors and
+time-major layouts ([T, K, B, ·]) of the interface. Each batch is cut into :data:`SAMPLE_GROUPS`
+fixed groups of samples, run on :func:`set_threads` threads (by default as many as torch is set
+to use); the gradient is summed per group, then over the groups in order, so that results depend
+neither on the number of threads nor on the other networks of a pack.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 
 from .. import kernels, surrogates
 from ..params import ModelConfig
-from .common import BatchResult, InputBatch, score_readout
+from ..readout import predict
+from .common import BatchResult, InputBatch
 
 SAMPLE_GROUPS = 4
 """Fixed groups of each network's batch: the units of parallel work and the order of the gradient's sum."""
@@ -29,18 +32,12 @@ def _to_time_major(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x).permute(2, 0, 1, 3)
 
 
-def _sample_major(x: torch.Tensor) -> np.ndarray:
-    """[T, K, B, F] tensor → contiguous [K, B, T, F] array (the backward kernel's layout)."""
-    return np.ascontiguousarray(x.detach().numpy().transpose(1, 2, 0, 3))
-
-
 class _Workspace:
     """Arrays reused from one batch to the next: fresh arrays of this size cost more in page
     faults than the kernels' work on them (41 MB of voltages per SHD training batch).
 
-    Holds the two latest shapes of each array (training and evaluation batches alternate). Only
-    arrays that never leave a call live here: voltages, spikes (callers get a bool copy) and
-    the per-group gradients.
+    Holds the two latest shapes of each array. Only arrays that never leave a call live here:
+    voltages, spikes (callers get a bool copy), ∂L/∂U and the per-group gradients.
     """
 
     def __init__(self) -> None:
@@ -99,23 +96,33 @@ def _arrays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[np.ndarray, np.nda
     return w_in.detach().contiguous().numpy(), w_out.detach().contiguous().numpy()
 
 
-def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig):
-    """Hidden spikes and voltages [K, B, T, H] (workspace arrays) and a fresh readout trace array [T+1, K, B, O]."""
-    shape = (w_in.shape[0], batch.batch_size, batch.n_steps, w_in.shape[2])
-    spikes = _WORKSPACE.get("spikes", shape, np.uint8)
-    voltage = _WORKSPACE.get("voltage", shape, w_in.dtype)
-    readout = np.empty((batch.n_steps + 1, *shape[:2], w_out.shape[2]), w_in.dtype)
-    dtype = w_in.dtype.type
+def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config: ModelConfig, mode: int):
+    """The forward kernel in `mode` (:data:`eisnn.kernels.TRAIN` …): hidden spikes and voltages
+    [K, B, T, H], a fresh readout trace array [T+1, K, B, O], each sample's loss share [K, B]
+    and ∂L/∂U [K, B, T+1, O]; what the mode does not fill is an empty array."""
+    n_networks, n_hidden, n_out = w_in.shape[0], w_in.shape[2], w_out.shape[2]
+    hidden_shape = (n_networks, batch.batch_size, batch.n_steps, n_hidden)
+    dtype = w_in.dtype
+
+    def array(name, shape, array_dtype, filled):
+        return _WORKSPACE.get(name, shape, array_dtype) if filled else np.empty((0,) * len(shape), array_dtype)
+
+    spikes = array("spikes", hidden_shape, np.uint8, mode != kernels.EVALUATE)
+    voltage = array("voltage", hidden_shape, dtype, mode == kernels.TRAIN)
+    grad_readout = array("grad_readout", (*hidden_shape[:2], batch.n_steps + 1, n_out), dtype, mode == kernels.TRAIN)
+    sample_loss = np.empty(hidden_shape[:2] if mode != kernels.SPIKES else (0, 0), dtype)
+    readout = np.empty((batch.n_steps + 1, *hidden_shape[:2], n_out), dtype)
     arguments = (
-        w_in, w_out, batch.row_offsets, batch.step, batch.unit,
-        dtype(config.alpha), dtype(config.beta), dtype(config.threshold), spikes, voltage, readout,
+        w_in, w_out, batch.row_offsets, batch.step, batch.unit, batch.labels.numpy(), dtype.type(config.alpha),
+        dtype.type(config.beta), dtype.type(config.threshold), config.readout == "per_step", mode,
+        spikes, voltage, readout, sample_loss, grad_readout,
     )
     _THREADS.run(kernels.lif_forward, lambda group: arguments, batch.batch_size)
-    return spikes, voltage, readout
+    return spikes, voltage, readout, sample_loss, grad_readout
 
 
 def forward(w_in: torch.Tensor, w_out: torch.Tensor, batch: InputBatch, config: ModelConfig):
-    spikes, _, readout = _run_forward(*_arrays(w_in, w_out), batch, config)
+    spikes, _, readout, _, _ = _run_forward(*_arrays(w_in, w_out), batch, config, kernels.SPIKES)
     return _to_time_major(spikes).bool(), torch.from_numpy(readout)
 
 
@@ -147,8 +154,10 @@ def forward_backward(
 def _network_forward_backward(
     w_in_array: np.ndarray, w_out_array: np.ndarray, batch: InputBatch, config: ModelConfig, compute_gradients: bool
 ) -> BatchResult:
-    spikes, voltage, readout = _run_forward(w_in_array, w_out_array, batch, config)
-    result, grad_out = score_readout(torch.from_numpy(readout), batch.labels, config.readout)
+    mode = kernels.TRAIN if compute_gradients else kernels.EVALUATE
+    spikes, voltage, readout, sample_loss, grad_readout = _run_forward(w_in_array, w_out_array, batch, config, mode)
+    predictions = torch.from_numpy(predict(readout, config.readout))
+    result = BatchResult(loss=torch.from_numpy(sample_loss.sum(axis=1)), correct=(predictions == batch.labels).sum(-1))
     if not compute_gradients:
         return result
     group_w_in = _WORKSPACE.get("group_w_in", (SAMPLE_GROUPS, *w_in_array.shape), w_in_array.dtype)
@@ -158,7 +167,7 @@ def _network_forward_backward(
     dtype = readout.dtype.type
     arguments = (
         w_in_array, w_out_array, batch.row_offsets, batch.step, batch.unit, spikes, voltage,
-        _sample_major(grad_out), dtype(config.alpha), dtype(config.beta),
+        grad_readout, dtype(config.alpha), dtype(config.beta),
         dtype(config.threshold), surrogates.kernel_code(config.surrogate), dtype(config.surrogate_scale),
     )
     _THREADS.run(kernels.lif_backward, lambda group: (*arguments, group_w_in[group], group_w_out[group]), batch.batch_size)
