@@ -1,6 +1,7 @@
 """Measure what one training pack and one metrics job need, for the cluster requests.
 
-Trains one pack of 8 runs (the full paper's `runs_per_job`) for one epoch on the full data,
+Trains one pack of 8 runs (the full paper's `runs_per_job`, with its training options: the
+per-step readout, the surrogate, the network size) for one epoch on the full data,
 then computes one run's metrics, each in its own child process with 1 thread (as a cluster
 job runs), and prints the per-network-epoch and per-snapshot costs and peak memory that
 `resources.measured` in config/config.yaml holds (see eisnn.resources and the README's cluster
@@ -26,10 +27,29 @@ from pathlib import Path
 
 import numpy as np
 
-from throughput import FMNIST, SHD, make_input
+from throughput import SHD, make_input
 
 N_RUNS = 8
 SHD_TEST = 2264
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def paper_config():
+    """The full paper's WorkflowConfig (config/config.yaml, no preset)."""
+    from eisnn.config import load_workflow_config, load_yaml
+
+    return load_workflow_config(load_yaml(ROOT / "config" / "config.yaml"), config_dir=ROOT / "config", base_dir=ROOT)
+
+
+def paper_train_options(name: str, epochs: int):
+    """The training options of the full paper's first experiment on dataset `name` (its readout,
+    surrogate, network size, …), for `epochs` epochs with a snapshot at every epoch, 1 thread."""
+    from eisnn.params import TrainOptions
+
+    cfg = paper_config()
+    spec = next(cfg.experiment(e) for e in cfg.enabled if cfg.experiment(e).dataset == name)
+    changes = dict(epochs=epochs, snapshot_epochs=list(range(epochs + 1)), progress=False, threads=1, device="cpu")
+    return TrainOptions.from_dict({**spec.train_options, **changes})
 
 
 def _dataset(name: str, split: str, data_dir: Path):
@@ -45,19 +65,18 @@ def _dataset(name: str, split: str, data_dir: Path):
 
 
 def _train(name: str, data_dir: Path, out: Path, epochs: int, queue) -> None:
-    """Train a pack of N_RUNS runs for `epochs` epochs (snapshots at every epoch) on 1 thread."""
+    """Train a pack of N_RUNS runs with the full paper's options for `epochs` epochs (snapshots at
+    every epoch) on 1 thread."""
     import pandas as pd
     import torch
 
     from eisnn.layout import RunFiles
-    from eisnn.params import RunSpec, TrainOptions
+    from eisnn.params import RunSpec
     from eisnn.train import train_pack
 
     torch.set_num_threads(1)
     train, test = _dataset(name, "train", data_dir), _dataset(name, "test", data_dir)
-    shape = FMNIST if name == "fmnist" else SHD
-    options = TrainOptions(epochs=epochs, n_hidden=shape["n_hidden"], snapshot_epochs=tuple(range(epochs + 1)),
-                           progress=False, threads=1)
+    options = paper_train_options(name, epochs)
     runs = [RunSpec(out / f"run-{k}", 0.8, 1e-3 if name == "fmnist" else 3e-3, 0.0, k) for k in range(N_RUNS)]
     started = time.perf_counter()
     train_pack(runs, train, test, options)

@@ -26,20 +26,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def paper_config():
-    """The full paper's WorkflowConfig (config/config.yaml, no preset)."""
-    from eisnn.config import load_workflow_config, load_yaml
-
-    return load_workflow_config(load_yaml(ROOT / "config" / "config.yaml"), config_dir=ROOT / "config", base_dir=ROOT)
+from cluster_requests import paper_config  # noqa: E402
 
 
 def measure(dataset: str, data_dir: Path) -> dict:
     """Steady-state seconds per network-epoch and per snapshot, and the fixed cost per pack, on 1 thread."""
     import tempfile
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import cluster_requests
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -419,12 +419,11 @@ class SnapshotActivity:
         pred = predict(output, self.readout, time_axis=1)
         self.n_images += np.bincount(labels, minlength=n_classes)
         self.n_correct += np.bincount(labels[pred == labels], minlength=n_classes)
-        onehot = np.zeros((n_classes, labels.size), dtype=np.float64)
-        onehot[labels, np.arange(labels.size)] = 1.0
         for i, mask in enumerate(self.masks.values()):
             per_step = hidden[:, :, mask].sum(axis=2, dtype=np.int64)  # [B, T]
-            by_class = onehot @ per_step.astype(np.float64)  # exact: integer counts < 2**53
-            self.spikes_step[i] += np.rint(by_class).astype(np.int64)
+            # Summed by class in integers, not as a one-hot matrix product: numpy's BLAS would
+            # run (and spin) on every core, not on the job's threads.
+            np.add.at(self.spikes_step[i], labels, per_step)
         _add_isi_counts(np.ascontiguousarray(hidden), self.pop_index, labels, n_classes, self.isi.reshape(-1, n_steps))
         if self.vr is not None and np.any(vr_mask):
             self.vr.add(hidden[vr_mask])
