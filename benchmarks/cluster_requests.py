@@ -27,31 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from throughput import SHD, make_input
+from throughput import SHD, make_input, paper_train_options
 
 N_RUNS = 8
 SHD_TEST = 2264
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def paper_config():
-    """The full paper's WorkflowConfig (config/config.yaml, no preset)."""
-    from eisnn.config import load_workflow_config, load_yaml
-
-    return load_workflow_config(load_yaml(ROOT / "config" / "config.yaml"), config_dir=ROOT / "config", base_dir=ROOT)
-
-
-def paper_train_options(name: str, epochs: int):
-    """The training options of the full paper's first experiment on dataset `name` (its readout,
-    surrogate, network size, …), for `epochs` epochs with a snapshot at every epoch, 1 thread."""
-    from eisnn.params import TrainOptions
-
-    cfg = paper_config()
-    spec = next(cfg.experiment(e) for e in cfg.enabled if cfg.experiment(e).dataset == name)
-    changes = dict(epochs=epochs, snapshot_epochs=list(range(epochs + 1)), progress=False, threads=1, device="cpu")
-    return TrainOptions.from_dict({**spec.train_options, **changes})
-
-
 def _dataset(name: str, split: str, data_dir: Path):
     from eisnn.data import encode_fashion_mnist
 

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cluster_requests import paper_config  # noqa: E402
+from throughput import paper_config  # noqa: E402
 
 
 def measure(dataset: str, data_dir: Path) -> dict:

@@ -30,7 +30,26 @@ import torch
 FMNIST = dict(n_in=784, n_hidden=100, n_out=10, n_steps=100, n_train=60000)
 SHD = dict(n_in=700, n_hidden=200, n_out=20, n_steps=200, n_train=8156)
 BATCH = 256
+ROOT = Path(__file__).resolve().parents[1]
 ALPHA, BETA = math.exp(-1 / 5), math.exp(-1 / 10)
+
+
+def paper_config():
+    """The full paper's WorkflowConfig (config/config.yaml, no preset)."""
+    from eisnn.config import load_workflow_config, load_yaml
+
+    return load_workflow_config(load_yaml(ROOT / "config" / "config.yaml"), config_dir=ROOT / "config", base_dir=ROOT)
+
+
+def paper_train_options(name: str, epochs: int):
+    """The training options of the full paper's first experiment on dataset `name` (its readout,
+    surrogate, network size, …), for `epochs` epochs with a snapshot at every epoch, 1 thread."""
+    from eisnn.params import TrainOptions
+
+    cfg = paper_config()
+    spec = next(cfg.experiment(e) for e in cfg.enabled if cfg.experiment(e).dataset == name)
+    changes = dict(epochs=epochs, snapshot_epochs=list(range(epochs + 1)), progress=False, threads=1, device="cpu")
+    return TrainOptions.from_dict({**spec.train_options, **changes})
 
 
 def make_input(shape: dict, n_samples: int, shd: bool, data_dir: Path | None):
@@ -189,17 +208,16 @@ VARIANTS = {"eisnn": bench_eisnn, "pytorch_loop": bench_loop, "snntorch": bench_
 
 def profile_eisnn(shd: bool, data_dir: Path | None, n_batches: int, warmup: int) -> dict[str, float]:
     """CPU milliseconds per batch of each phase of an eisnn training step, on 1 thread, with the
-    workflow's per-step readout (the forward kernel computes the loss and ∂L/∂U)."""
+    full paper's readout (per step) and surrogate; the forward kernel computes the loss and ∂L/∂U."""
     from eisnn.backends import compiled
     from eisnn import kernels, surrogates
     from eisnn.model import dale_bound_, make_input_batch
-    from eisnn.params import ModelConfig
     from eisnn.readout import predict
 
     torch.set_num_threads(1)
     shape = SHD if shd else FMNIST
     dataset = make_input(shape, (n_batches + warmup) * BATCH, shd, data_dir)
-    config = ModelConfig(readout="per_step")  # the workflow's readout (config/config.yaml)
+    config = paper_train_options("shd" if shd else "fmnist", 1).model  # the full paper's readout and surrogate
     w_in, w_out, out_sign, constrained, optimizer = eisnn_network(shape)
     totals: dict[str, float] = {}
     spikes_per_sample = 0.0
@@ -273,7 +291,7 @@ def main() -> None:
         spikes = profile.pop("hidden spikes per sample")
         total = sum(profile.values())
         print(f"eisnn, {'SHD' if args.shd else 'Fashion-MNIST'} shapes, 1 thread, batch {BATCH}, "
-              f"{spikes:.0f} hidden spikes per sample, per-step readout; CPU ms per batch:")
+              f"{spikes:.0f} hidden spikes per sample, the paper's readout and surrogate; CPU ms per batch:")
         for name, ms in profile.items():
             print(f"  {name:16s} {ms:8.1f}  {ms / total:6.1%}")
         print(f"  {'total':16s} {total:8.1f}")

@@ -84,12 +84,12 @@ def test_paper_cost_prices_every_run_of_the_full_config():
 def test_the_measured_pack_trains_with_the_full_papers_options(dataset):
     """paper_cost's rates come from a pack trained as the paper's jobs train (its readout,
     surrogate and network size), only for fewer epochs, on 1 thread."""
-    import cluster_requests
+    import throughput
     from eisnn.params import TrainOptions
 
     cfg = paper_cost.paper_config()
     spec = next(cfg.experiment(e) for e in cfg.enabled if cfg.experiment(e).dataset == dataset)
-    measured, paper = cluster_requests.paper_train_options(dataset, 2), TrainOptions.from_dict(spec.train_options)
+    measured, paper = throughput.paper_train_options(dataset, 2), TrainOptions.from_dict(spec.train_options)
     assert measured.model == paper.model and measured.model.readout == "per_step"
     for name in ("n_hidden", "batch_size", "learning_rate", "adam_betas", "sigma_out"):
         assert getattr(measured, name) == getattr(paper, name), name

@@ -1,7 +1,9 @@
 """What both backends share: the input batch, the readout filter and loss, the batch result, the Dale bound.
 
-Imported by `eisnn.backends.compiled`, `eisnn.backends.torch_ops` and `eisnn.model` (which
-re-exports it); imports nothing of theirs. Equations: `eisnn.model`.
+The readout loss is written here in tensor form (:func:`readout_loss`, the torch backend's); the
+compiled backend's forward kernel computes the same loss per sample (`eisnn.kernels`), tested
+against this one. Imported by `eisnn.backends.compiled`, `eisnn.backends.torch_ops` and
+`eisnn.model` (which re-exports it); imports nothing of theirs. Equations: `eisnn.model`.
 """
 
 from __future__ import annotations
