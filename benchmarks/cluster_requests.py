@@ -31,6 +31,8 @@ from throughput import SHD, make_input, paper_train_options
 
 N_RUNS = 8
 SHD_TEST = 2264
+
+
 def _dataset(name: str, split: str, data_dir: Path):
     from eisnn.data import encode_fashion_mnist
 

@@ -126,7 +126,7 @@ def _sample_loss(trace, label, per_step, scale, grad):
             for o in range(n_out):
                 grad_t[o] = np.exp(row[o] - peak)
                 sum_exp += grad_t[o]
-            total += peak + np.log(sum_exp) - row[label]
+            total += (peak - row[label]) + np.log(sum_exp)  # the scale of U cancels before the log is added
             for o in range(n_out):
                 grad_t[o] *= step_scale / sum_exp
             grad_t[label] -= step_scale
@@ -148,7 +148,7 @@ def _sample_loss(trace, label, per_step, scale, grad):
     for o in range(n_out):
         grad[peak_steps[o], o] = scale * np.exp(peaks[o] - highest) / sum_exp
     grad[peak_steps[label], label] -= scale
-    return scale * (highest + np.log(sum_exp) - peaks[label]) + poison
+    return scale * ((highest - peaks[label]) + np.log(sum_exp)) + poison
 
 
 SPIKES, EVALUATE, TRAIN = 0, 1, 2
