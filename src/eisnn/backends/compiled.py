@@ -101,9 +101,6 @@ def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config:
     [K, B, T, H], a fresh readout trace array [T+1, K, B, O], each sample's loss share [K, B]
     and ∂L/∂U [K, B, T+1, O]; what the mode does not fill is an empty array."""
     n_networks, n_hidden, n_out = w_in.shape[0], w_in.shape[2], w_out.shape[2]
-    labels = batch.labels.numpy()
-    if mode != kernels.SPIKES and labels.size and not 0 <= labels.min() <= labels.max() < n_out:
-        raise ValueError(f"labels must lie in 0..{n_out - 1} (the readout's classes), got {labels.min()}..{labels.max()}")
     hidden_shape = (n_networks, batch.batch_size, batch.n_steps, n_hidden)
     dtype = w_in.dtype
 
@@ -116,7 +113,7 @@ def _run_forward(w_in: np.ndarray, w_out: np.ndarray, batch: InputBatch, config:
     sample_loss = np.empty(hidden_shape[:2] if mode != kernels.SPIKES else (0, 0), dtype)
     readout = np.empty((batch.n_steps + 1, *hidden_shape[:2], n_out), dtype)
     arguments = (
-        w_in, w_out, batch.row_offsets, batch.step, batch.unit, labels, dtype.type(config.alpha),
+        w_in, w_out, batch.row_offsets, batch.step, batch.unit, batch.labels.numpy(), dtype.type(config.alpha),
         dtype.type(config.beta), dtype.type(config.threshold), config.readout == "per_step", mode,
         spikes, voltage, readout, sample_loss, grad_readout,
     )
@@ -141,6 +138,9 @@ def forward_backward(
     """One network after the other, so that the workspace holds one network's voltages and spikes
     (41 MB for an SHD batch, not K times that)."""
     w_in_array, w_out_array = _arrays(w_in, w_out)
+    labels, n_out = batch.labels, w_out_array.shape[2]
+    if labels.numel() and not 0 <= labels.min() <= labels.max() < n_out:  # the kernel reads its outputs by label
+        raise ValueError(f"labels must lie in 0..{n_out - 1} (the readout's classes), got {labels.min()}..{labels.max()}")
     results = [
         _network_forward_backward(w_in_array[k : k + 1], w_out_array[k : k + 1], _network_batch(batch, k), config, compute_gradients)
         for k in range(w_in_array.shape[0])
